@@ -1,0 +1,1 @@
+"""Channels: the Twilio webhook adapter (inbound) and the transports that send (outbound)."""

@@ -1,0 +1,118 @@
+"""Persist what turns produced: rendered, gated outbox rows, consent ledger rows and jobs.
+
+Rows from a whole batch of turns are written with one multi-row insert per table; a business
+key that already exists is skipped, so re-running a turn can never queue a message twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from bot import gate
+from bot.messages import Channel, Say
+from bot.render import Renderer
+from bot.store.inserts import insert_ignoring_duplicates
+from bot.store.models import ConsentEvent, Job, OutboxMessage
+from bot.turn import Turn
+
+_STATUS_FOR = {
+    gate.Action.SEND: "queued",
+    gate.Action.DEFER: "queued",
+    gate.Action.DROP: "dropped",
+    gate.Action.HOLD: "held",
+}
+
+
+def recipient_of(contact: Any) -> gate.Recipient:
+    """The gate's view of a contact."""
+    return gate.Recipient(contact.address, contact.opted_out, contact.last_inbound_at)
+
+
+class TurnWriter:
+    """Collects the effects of several turns and writes them in one go."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+        self.outbox: list[dict[str, Any]] = []
+        self.consent: list[dict[str, Any]] = []
+        self.jobs: list[dict[str, Any]] = []
+
+    def add(self, turn: Turn) -> None:
+        """Render and gate the turn's messages and stage every effect for writing."""
+        contact, conversation = turn.contact, turn.conversation
+        channel = Channel(contact.channel)
+        offered: list[dict[str, str]] | None = None
+        for index, say in enumerate(turn.says):
+            rendered = self.renderer.render(say, channel, turn.locale)
+            if rendered.choices:
+                offered = [{"payload": c.payload, "title": c.title} for c in rendered.choices]
+            self.outbox.append(self._outbox_row(turn, index, say, rendered.body,
+                                                rendered.choices if rendered.buttons else ()))
+        if turn.says:
+            conversation.choices = offered or []
+        conversation.updated_at = turn.now
+        for change in turn.consent_changes:
+            self.consent.append({
+                "contact_id": contact.id, "channel": contact.channel, "action": change.action,
+                "source": change.source, "text": (change.text or "")[:500] or None,
+                "provider_id": change.provider_id, "at": turn.now,
+            })
+        for job in turn.jobs:
+            self.jobs.append({
+                "kind": job.kind, "key": job.key, "payload": job.payload, "status": "pending",
+                "due_at": job.due_at, "attempts": 0, "created_at": turn.now,
+            })
+
+    def _outbox_row(self, turn: Turn, index: int, say: Say, body: str,
+                    buttons: tuple[Any, ...]) -> dict[str, Any]:
+        contact = turn.contact
+        if say.compliance:
+            kind = gate.Kind.COMPLIANCE
+        elif turn.is_reply:
+            kind = gate.Kind.REPLY
+        else:
+            kind = gate.Kind.PROACTIVE
+        if say.business_key:
+            business_key = say.business_key
+        elif turn.inbound is not None:
+            business_key = f"reply:{turn.inbound.provider_id}:{index}"
+        else:
+            raise ValueError(f"proactive message {say.template!r} needs a business_key")
+        verdict = gate.decide(gate.Outgoing(Channel(contact.channel), kind),
+                              recipient_of(contact), turn.now)
+        due = verdict.until if verdict.action is gate.Action.DEFER else None
+        return {
+            "business_key": business_key,
+            "conversation_id": turn.conversation.id,
+            "contact_id": contact.id,
+            "channel": contact.channel,
+            "to_address": contact.address,
+            "body": body,
+            "choices": [{"payload": c.payload, "title": c.title} for c in buttons],
+            "kind": str(kind),
+            "subject": say.subject,
+            "template": say.template,
+            "in_reply_to": turn.inbound_id,
+            "status": _STATUS_FOR[verdict.action],
+            "status_reason": verdict.reason or None,
+            "due_at": due or say.not_before or turn.now,
+            "attempts": 0,
+            "created_at": turn.now,
+            "updated_at": turn.now,
+        }
+
+    def flush(self, session: Session) -> int:
+        """Write everything staged; returns how many outbox rows are ready to send."""
+        if self.outbox:
+            session.execute(insert_ignoring_duplicates(session, OutboxMessage, ["business_key"]),
+                            self.outbox)
+        if self.consent:
+            session.execute(insert(ConsentEvent.__table__), self.consent)  # type: ignore[attr-defined]
+        if self.jobs:
+            session.execute(insert_ignoring_duplicates(session, Job, ["key"]), self.jobs)
+        queued = sum(1 for row in self.outbox if row["status"] == "queued")
+        self.outbox, self.consent, self.jobs = [], [], []
+        return queued

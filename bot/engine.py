@@ -1,0 +1,133 @@
+"""The conversation engine: one customer message (or scheduled event) in, effects out.
+
+Order, per message: map a numbered/typed answer to its choice → compliance keywords (they
+pre-empt everything) → a person owns the conversation? stay silent → route to a flow and run it.
+Everything here is synchronous and pure over the loaded rows; the caller persists the Turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from statemachine.exceptions import TransitionNotAllowed
+
+from bot.keywords import KeywordKind, classify_keyword, fold
+from bot.messages import Channel, Choice
+from bot.turn import Turn
+from flows.base import MAIN_MENU, Flow, parse_payload
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FLOW = "faq"
+
+
+class ConversationEngine:
+    """Routes each event of a conversation to the right flow and runs it."""
+
+    def __init__(self, flows: Sequence[type[Flow]], *, sms_own_keyword_replies: bool = False) -> None:
+        self.flows: dict[str, type[Flow]] = {flow.flow_name: flow for flow in flows}
+        self.sms_own_keyword_replies = sms_own_keyword_replies
+
+    # -- inbound ------------------------------------------------------------------------------------
+
+    def handle_message(self, turn: Turn) -> str:
+        """Handle the turn's inbound message; returns the outcome recorded with the message."""
+        inbound = turn.inbound
+        assert inbound is not None
+        conversation = turn.conversation
+        payload = inbound.payload or chosen_payload(conversation.choices, inbound.text)
+
+        if payload is None:
+            keyword = classify_keyword(inbound.text)
+            if keyword is not None and self._handle_keyword(turn, keyword):
+                return f"keyword:{keyword}"
+
+        active = self.flows.get(conversation.flow or "")
+        if active is not None and conversation.state in active.silences_bot:
+            return "to_agent"
+
+        flow_name, event, kwargs = self._route(turn, payload, active)
+        self.run(turn, flow_name, event, **kwargs)
+        return "handled"
+
+    def _handle_keyword(self, turn: Turn, keyword: KeywordKind) -> bool:
+        """Apply a STOP/START/HELP keyword; False when it is not one here (a plain "yes")."""
+        text = turn.inbound.text if turn.inbound else None
+        own_reply = turn.channel is Channel.WHATSAPP or self.sms_own_keyword_replies
+        if keyword is KeywordKind.OPT_OUT:
+            turn.record_consent("opt_out", "keyword", text)
+            if own_reply:
+                turn.confirm("common.opted_out")
+            return True
+        if keyword is KeywordKind.OPT_IN:
+            if not turn.contact.opted_out:
+                return False  # "yes" answers a question unless the contact is opted out
+            turn.record_consent("opt_in", "keyword", text)
+            if own_reply:
+                turn.confirm("common.opted_in")
+            return True
+        if own_reply:
+            turn.say("common.help")
+        return True
+
+    def _route(self, turn: Turn, payload: str | None,
+               active: type[Flow] | None) -> tuple[str, str, dict[str, Any]]:
+        """Pick (flow, event, arguments): a tapped choice, a phrase that starts a flow,
+        the active flow's reading of the text, or the FAQ."""
+        if payload is not None:
+            parsed = parse_payload(payload)
+            if parsed is not None and parsed[0] in self.flows:
+                flow_name, event, arg = parsed
+                return flow_name, event, {"arg": arg}
+        text = turn.inbound.text if turn.inbound else ""
+        for flow in self.flows.values():
+            detected = flow.detect(text, turn.locale)
+            if detected is not None:
+                return flow.flow_name, detected[0], detected[1]
+        chosen = active or self.flows[DEFAULT_FLOW]
+        event, kwargs = chosen.interpret(text, turn)
+        return chosen.flow_name, event, kwargs
+
+    # -- any event ----------------------------------------------------------------------------------
+
+    def run(self, turn: Turn, flow_name: str, event: str, **kwargs: Any) -> None:
+        """Send ``event`` to ``flow_name``, starting that flow if it is not the active one."""
+        conversation = turn.conversation
+        flow_class = self.flows[flow_name]
+        if conversation.flow != flow_name:
+            conversation.flow = flow_name
+            conversation.state = None
+            conversation.data.clear()
+        flow = flow_class(conversation, turn)
+        try:
+            flow.send(event, turn=turn, **kwargs)
+        except TransitionNotAllowed:
+            self._did_not_understand(turn)
+            return
+        if flow.is_terminated:
+            conversation.flow = None
+            conversation.state = None
+            conversation.data.clear()
+
+    def _did_not_understand(self, turn: Turn) -> None:
+        """Answer an event the current state cannot take: say so and repeat the choices."""
+        turn.conversation.misunderstood += 1
+        previous = [Choice(c["payload"], c["title"]) for c in turn.conversation.choices]
+        turn.say("common.did_not_understand", choices=previous or [MAIN_MENU])
+
+
+def chosen_payload(choices: list[dict[str, str]], text: str) -> str | None:
+    """Map an answer to the last offered choices: its number ("2", "2.") or its exact title."""
+    if not choices:
+        return None
+    answer = text.strip().rstrip(".)")
+    if answer.isdigit():
+        index = int(answer) - 1
+        return choices[index]["payload"] if 0 <= index < len(choices) else None
+    folded = fold(text)
+    for choice in choices:
+        if folded and fold(choice["title"]) == folded:
+            return choice["payload"]
+    return None

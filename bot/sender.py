@@ -1,0 +1,173 @@
+"""The outbox sender loop.
+
+Claims due rows, sends them through the transport — one at a time per recipient so a
+customer's messages arrive in order, many recipients at once — and records the outcomes.
+Transient failures back off (capped, with jitter); ambiguous ones (timeout, 5xx, a crash
+mid-send) are reconciled with the provider before any resend; permanent ones never retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.channels.transport import FailureKind, SendFailure, Transport
+from bot.clock import Clock
+from bot.logs import mask_address
+from bot.outbox import Claim, Result, SendOutcome, claim_due, record_outcomes
+from bot.store.database import Store
+from bot.store.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+OPTED_OUT_CODE = 21610
+WINDOW_CLOSED_CODE = 63016
+
+
+def backoff_delay(attempt: int, rng: Callable[[], float], *, base: float = 2.0,
+                  cap: float = 300.0, retry_after: float | None = None) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: exponential, capped, "equal jitter"
+    (half fixed, half random), and never sooner than the provider's Retry-After."""
+    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    delay = ceiling / 2 + rng() * ceiling / 2
+    return max(delay, retry_after or 0.0)
+
+
+class OutboxSender:
+    """Sends what the outbox holds."""
+
+    def __init__(self, store: Store, transport: Transport, clock: Clock, *,
+                 batch_size: int = 200, concurrency: int = 64,
+                 lease: timedelta = timedelta(seconds=60), poll_interval: float = 0.5,
+                 max_attempts: int = 8, rng: Callable[[], float] = random.random,
+                 on_sent: Callable[[list[SendOutcome]], None] | None = None) -> None:
+        self.store = store
+        self.transport = transport
+        self.clock = clock
+        self.batch_size = batch_size
+        self.concurrency = asyncio.Semaphore(concurrency)
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+        self.rng = rng
+        self.on_sent = on_sent
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        """Something became due: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                sent = await self.send_due()
+            except Exception:
+                log.exception("outbox pass failed; retrying")
+                sent = 0
+            if sent == 0:
+                self._wake.clear()
+                waiters = {asyncio.ensure_future(self._wake.wait()),
+                           asyncio.ensure_future(stop.wait())}
+                await asyncio.wait(waiters, timeout=self.poll_interval,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
+
+    async def send_due(self) -> int:
+        """Claim one batch of due rows and send it; returns how many rows were claimed."""
+        now = self.clock.now()
+        claims = await self.store.write(
+            lambda session: claim_due(session, now, self.batch_size, self.lease))
+        if not claims:
+            return 0
+        by_recipient: dict[str, list[Claim]] = {}
+        for claim in claims:
+            by_recipient.setdefault(f"{claim.message.channel}:{claim.message.to}", []).append(claim)
+        groups = await asyncio.gather(*(self._send_in_order(group)
+                                        for group in by_recipient.values()))
+        outcomes = [outcome for group in groups for outcome in group]
+        done_at = self.clock.now()
+        await self.store.write(lambda session: record_outcomes(session, outcomes, done_at))
+        if self.on_sent is not None:
+            self.on_sent(outcomes)
+        return len(claims)
+
+    async def drain(self) -> int:
+        """Send everything due now (CLI chat, tests); returns how many rows were handled."""
+        total = 0
+        while (count := await self.send_due()) > 0:
+            total += count
+        return total
+
+    async def _send_in_order(self, claims: list[Claim]) -> list[SendOutcome]:
+        outcomes = []
+        async with self.concurrency:
+            for index, claim in enumerate(claims):
+                outcome = await self._send_one(claim)
+                outcomes.append(outcome)
+                if outcome.result is Result.RETRY:
+                    # Keep the recipient's order: later messages wait for this one.
+                    outcomes.extend(self._postpone(c, outcome.retry_at) for c in claims[index + 1:])
+                    break
+        return outcomes
+
+    @staticmethod
+    def _postpone(claim: Claim, until: datetime | None) -> SendOutcome:
+        return SendOutcome(claim.message.outbox_id, Result.RETRY, retry_at=until,
+                           reason="waiting for an earlier message to the same recipient",
+                           ambiguous_since=claim.ambiguous_since)
+
+    async def _send_one(self, claim: Claim) -> SendOutcome:
+        message = claim.message
+        started = self.clock.now()
+        try:
+            if claim.ambiguous_since is not None:
+                found = await self._already_sent(claim)
+                if found is not None:
+                    log.info("reconciled an earlier attempt", extra={"outbox_id": message.outbox_id})
+                    return SendOutcome(message.outbox_id, Result.SENT, provider_id=found)
+            provider_id = await self.transport.send(message)
+        except SendFailure as failure:
+            return self._failed(claim, failure, started)
+        except Exception as error:  # an unexpected client error: treat as "may have been sent"
+            log.exception("unexpected send error", extra={"outbox_id": message.outbox_id})
+            return self._failed(claim, SendFailure(FailureKind.AMBIGUOUS, repr(error)), started)
+        return SendOutcome(message.outbox_id, Result.SENT, provider_id=provider_id)
+
+    async def _already_sent(self, claim: Claim) -> str | None:
+        assert claim.ambiguous_since is not None
+        candidates = await self.transport.find_sent(claim.message, claim.ambiguous_since)
+        if not candidates:
+            return None
+        known = set(await self.store.read(lambda session: session.scalars(
+            select(OutboxMessage.provider_id).where(OutboxMessage.provider_id.in_(candidates))
+        ).all()))
+        return next((sid for sid in candidates if sid not in known), None)
+
+    def _failed(self, claim: Claim, failure: SendFailure, started: datetime) -> SendOutcome:
+        message = claim.message
+        log.warning("send failed", extra={"outbox_id": message.outbox_id, "kind": failure.kind,
+                                          "code": failure.code, "to": mask_address(message.to),
+                                          "attempt": claim.attempts, "reason": failure.reason})
+        if failure.kind is FailureKind.PERMANENT:
+            if failure.code == WINDOW_CLOSED_CODE:
+                return SendOutcome(message.outbox_id, Result.HELD, error_code=failure.code,
+                                   reason="outside the WhatsApp 24-hour window (63016)")
+            return SendOutcome(
+                message.outbox_id, Result.FAILED, error_code=failure.code, reason=failure.reason,
+                opted_out_contact=claim.contact_id if failure.code == OPTED_OUT_CODE else None)
+        ambiguous_since = (claim.ambiguous_since or started
+                           if failure.kind is FailureKind.AMBIGUOUS else claim.ambiguous_since)
+        if claim.attempts >= self.max_attempts:
+            return SendOutcome(message.outbox_id, Result.FAILED, error_code=failure.code,
+                               reason=f"gave up after {claim.attempts} attempts: {failure.reason}")
+        delay = backoff_delay(claim.attempts, self.rng, retry_after=failure.retry_after)
+        return SendOutcome(message.outbox_id, Result.RETRY, error_code=failure.code,
+                           reason=failure.reason, ambiguous_since=ambiguous_since,
+                           retry_at=self.clock.now() + timedelta(seconds=delay))

@@ -1,0 +1,114 @@
+"""Builds the service's parts from settings, once per process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from bot.channels.console import ConsoleTransport
+from bot.channels.transport import Transport
+from bot.channels.twilio_rest import TwilioTransport
+from bot.clock import Clock, SystemClock
+from bot.engine import ConversationEngine
+from bot.faq import FaqLibrary
+from bot.i18n import shipped_locales
+from bot.metrics import Metrics
+from bot.outbox import SendOutcome
+from bot.pipeline import InboundPipeline
+from bot.processor import Batch, TurnProcessor
+from bot.render import Renderer
+from bot.scheduler import JobHandler, Scheduler
+from bot.sender import OutboxSender
+from bot.settings import Settings
+from bot.store.database import Store
+from flows.faq import FaqFlow
+from flows.handoff import HandoffFlow
+
+log = logging.getLogger(__name__)
+
+FLOWS = (FaqFlow, HandoffFlow)
+
+
+def default_transport(settings: Settings) -> Transport:
+    """Twilio with credentials; the console in sandbox mode."""
+    if settings.sandbox:
+        return ConsoleTransport()
+    return TwilioTransport(
+        settings.twilio_account_sid or "", settings.twilio_auth_token or "",
+        base_url=settings.twilio_api_base_url, status_callback=settings.status_callback_url,
+        sms_from=settings.twilio_sms_from,
+        messaging_service_sid=settings.twilio_messaging_service_sid,
+        whatsapp_from=settings.twilio_whatsapp_from)
+
+
+@dataclass
+class Services:
+    """Everything a process needs, wired together."""
+
+    settings: Settings
+    clock: Clock
+    store: Store
+    renderer: Renderer
+    faq: FaqLibrary
+    engine: ConversationEngine
+    processor: TurnProcessor
+    pipeline: InboundPipeline
+    transport: Transport
+    sender: OutboxSender
+    scheduler: Scheduler
+    metrics: Metrics
+    job_handlers: dict[str, JobHandler] = field(default_factory=dict)
+    _stop: asyncio.Event | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self, *, inbound: bool = True, worker: bool = True) -> None:
+        """Start the inbound lanes and, with ``worker``, the sender and scheduler loops."""
+        self._stop = asyncio.Event()
+        if inbound:
+            self.pipeline.start()
+        if worker:
+            self._tasks = [
+                asyncio.create_task(self.sender.run(self._stop), name="outbox-sender"),
+                asyncio.create_task(self.scheduler.run(self._stop), name="scheduler"),
+            ]
+
+    async def stop(self) -> None:
+        """Finish queued inbound work, stop the loops, release connections and threads."""
+        await self.pipeline.stop()
+        if self._stop is not None:
+            self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.transport.close()
+        self.store.close()
+
+
+def build_services(settings: Settings, *, clock: Clock | None = None,
+                   transport: Transport | None = None) -> Services:
+    """Construct every part from ``settings`` (a clock and transport may be injected)."""
+    clock = clock or SystemClock()
+    locales = shipped_locales() or (settings.default_locale,)
+    store = Store(settings.database_url)
+    renderer = Renderer(locales, settings.default_locale, brand=settings.brand_name)
+    faq = FaqLibrary(locales, settings.default_locale)
+    engine = ConversationEngine(FLOWS, sms_own_keyword_replies=settings.sms_own_keyword_replies)
+    processor = TurnProcessor(engine, renderer, faq, settings.default_locale)
+    metrics = Metrics()
+    transport = transport or default_transport(settings)
+    handlers: dict[str, JobHandler] = {}
+
+    def count_sent(outcomes: list[SendOutcome]) -> None:
+        for outcome in outcomes:
+            metrics.outbound.labels(str(outcome.result)).inc()
+
+    sender = OutboxSender(store, transport, clock, on_sent=count_sent)
+
+    def committed(batch: Batch) -> None:
+        if batch.queued:
+            sender.notify()
+
+    pipeline = InboundPipeline(store, processor, clock, on_committed=committed)
+    scheduler = Scheduler(store, clock, handlers)
+    return Services(settings=settings, clock=clock, store=store, renderer=renderer, faq=faq,
+                    engine=engine, processor=processor, pipeline=pipeline, transport=transport,
+                    sender=sender, scheduler=scheduler, metrics=metrics, job_handlers=handlers)

@@ -1,0 +1,156 @@
+"""The tables. Schema changes go through alembic migrations (bot/store/migrations)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, Integer, String, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from bot.store.types import JsonType, MutableJsonDict, MutableJsonList, UTCDateTime
+
+
+def _utc(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class Contact(SQLModel, table=True):
+    """A customer's address on one channel, with what we know about reaching it."""
+
+    __tablename__ = "contact"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_contact_channel_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=32, description="E.164 number")
+    customer_id: str | None = Field(default=None, max_length=128, index=True)
+    locale: str | None = Field(default=None, max_length=16)
+    timezone: str | None = Field(default=None, max_length=64)
+    profile_name: str | None = Field(default=None, max_length=256)
+    opted_out: bool = Field(default=False, description="derived from the consent ledger")
+    last_inbound_at: datetime | None = _utc()
+    created_at: datetime = _utc(nullable=False)
+
+
+class Conversation(SQLModel, table=True):
+    """The bot's side of the dialog with one contact: which flow it is in and where."""
+
+    __tablename__ = "conversation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", unique=True)
+    flow: str | None = Field(default=None, max_length=32)
+    state: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(MutableJsonDict, nullable=False))
+    choices: list[dict[str, str]] = Field(
+        default_factory=list,
+        sa_column=Column(MutableJsonList, nullable=False),
+        description="the last offered choices (payload, title); an SMS number answer maps into them",
+    )
+    misunderstood: int = Field(default=0, description="consecutive turns the bot did not understand")
+    updated_at: datetime = _utc(nullable=False)
+
+
+class InboundMessage(SQLModel, table=True):
+    """Every accepted customer message; the unique provider id makes a retried webhook a no-op."""
+
+    __tablename__ = "inbound_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: str = Field(max_length=64, unique=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    channel: str = Field(max_length=16)
+    body: str = Field(sa_type=Text)
+    payload: str | None = Field(default=None, max_length=256)
+    media: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JsonType, nullable=False))
+    outcome: str = Field(default="handled", max_length=32)
+    received_at: datetime = _utc(nullable=False)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send. Written in the same transaction as the state change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "due_at", sqlite_where=text("status = 'queued'"),
+              postgresql_where=text("status = 'queued'")),
+        Index("ix_outbox_lease", "lease_until", sqlite_where=text("status = 'sending'"),
+              postgresql_where=text("status = 'sending'")),
+        Index("ix_outbox_conversation", "conversation_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    business_key: str = Field(max_length=200, unique=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    contact_id: int = Field(foreign_key="contact.id")
+    channel: str = Field(max_length=16)
+    to_address: str = Field(max_length=32)
+    body: str = Field(sa_type=Text)
+    choices: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JsonType, nullable=False))
+    content_sid: str | None = Field(default=None, max_length=64)
+    content_variables: dict[str, str] | None = Field(default=None, sa_column=Column(JsonType))
+    kind: str = Field(max_length=16, description="reply | proactive")
+    subject: str | None = Field(default=None, max_length=200)
+    template: str | None = Field(default=None, max_length=100)
+    in_reply_to: int | None = Field(default=None, foreign_key="inbound_message.id")
+    status: str = Field(max_length=16, description="queued | sending | sent | delivered | read | "
+                        "failed | undelivered | dropped | held")
+    status_reason: str | None = Field(default=None, max_length=300)
+    due_at: datetime = _utc(nullable=False)
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    lease_until: datetime | None = _utc()
+    attempt_started_at: datetime | None = _utc()
+    provider_id: str | None = Field(default=None, max_length=64, unique=True)
+    error_code: int | None = None
+    created_at: datetime = _utc(nullable=False)
+    sent_at: datetime | None = _utc()
+    updated_at: datetime = _utc(nullable=False)
+
+
+class DeliveryReport(SQLModel, table=True):
+    """Each status callback Twilio sent, kept so a report that beats our own bookkeeping is not lost."""
+
+    __tablename__ = "delivery_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: str = Field(max_length=64, index=True)
+    status: str = Field(max_length=16)
+    error_code: int | None = None
+    received_at: datetime = _utc(nullable=False)
+
+
+class ConsentEvent(SQLModel, table=True):
+    """The consent ledger: every opt-in and opt-out with its proof. Current consent derives from it."""
+
+    __tablename__ = "consent_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    channel: str = Field(max_length=16)
+    action: str = Field(max_length=16, description="opt_in | opt_out")
+    source: str = Field(max_length=16, description="keyword | checkout | agent | api | carrier")
+    text: str | None = Field(default=None, sa_column=Column(String(500)))
+    provider_id: str | None = Field(default=None, max_length=64)
+    at: datetime = _utc(nullable=False)
+
+
+class Job(SQLModel, table=True):
+    """A scheduled piece of work (a dunning step, a pause ending…): a row, so a restart loses none."""
+
+    __tablename__ = "job"
+    __table_args__ = (
+        Index("ix_job_due", "due_at", sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=64)
+    key: str = Field(max_length=200, unique=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonType, nullable=False))
+    status: str = Field(default="pending", max_length=16, description="pending | running | done | failed")
+    due_at: datetime = _utc(nullable=False)
+    attempts: int = 0
+    lease_until: datetime | None = _utc()
+    last_error: str | None = Field(default=None, sa_column=Column(String(500)))
+    created_at: datetime = _utc(nullable=False)

@@ -1,0 +1,87 @@
+"""One turn of a conversation: what flows read (contact, conversation, message, time) and the
+effects they leave (things to say, consent changes, jobs), persisted together in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.messages import Channel, Choice, Inbound, Say
+
+if TYPE_CHECKING:
+    from bot.faq import FaqBook
+    from bot.store.models import Contact, Conversation
+
+
+def N_(message: str) -> str:
+    """Mark a label for translation; it is translated when rendered in the contact's locale."""
+    return message
+
+
+@dataclass
+class ConsentChange:
+    """An opt-in or opt-out to add to the ledger."""
+
+    action: str
+    source: str
+    text: str | None
+    provider_id: str | None
+
+
+@dataclass
+class ScheduledJob:
+    """Work to do later (a resume-day message, a dunning step…)."""
+
+    kind: str
+    key: str
+    due_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass
+class Turn:
+    """The context of one event in one conversation, and the effects it produced."""
+
+    contact: Contact
+    conversation: Conversation
+    now: datetime
+    locale: str
+    faq: FaqBook
+    inbound: Inbound | None = None
+    inbound_id: int | None = None
+    says: list[Say] = field(default_factory=list)
+    consent_changes: list[ConsentChange] = field(default_factory=list)
+    jobs: list[ScheduledJob] = field(default_factory=list)
+
+    @property
+    def channel(self) -> Channel:
+        """The channel this conversation is on."""
+        return Channel(self.contact.channel)
+
+    @property
+    def is_reply(self) -> bool:
+        """Whether this turn answers a customer's own message (exempt from quiet hours)."""
+        return self.inbound is not None
+
+    def say(self, template: str, /, choices: list[Choice] | None = None, **variables: Any) -> Say:
+        """Queue a message rendered from ``template`` (``<flow>.<name>``) with ``variables``."""
+        message = Say(template, variables, list(choices or ()))
+        self.says.append(message)
+        return message
+
+    def confirm(self, template: str, /, **variables: Any) -> Say:
+        """Queue the confirmation of a compliance keyword (it reaches a just-opted-out contact)."""
+        message = self.say(template, **variables)
+        message.compliance = True
+        return message
+
+    def record_consent(self, action: str, source: str, text: str | None = None) -> None:
+        """Add an opt-in/opt-out to the ledger and apply it to the contact now."""
+        provider_id = self.inbound.provider_id if self.inbound else None
+        self.consent_changes.append(ConsentChange(action, source, text, provider_id))
+        self.contact.opted_out = action == "opt_out"
+
+    def schedule(self, kind: str, key: str, due_at: datetime, **payload: Any) -> None:
+        """Schedule work for later; the key makes scheduling it twice a no-op."""
+        self.jobs.append(ScheduledJob(kind, key, due_at, payload))
