@@ -1,7 +1,8 @@
 """FAQ content per locale (``locales/<locale>/faq.yaml``, editable without code) and its matcher.
 
 The matcher is deliberately plain and predictable. Questions are normalized (case, accents,
-punctuation) and the locale's function words dropped. A word the FAQ does not know is taken as
+punctuation), the locale's function words dropped, and the rest reduced to their stems with the
+locale's Snowball stemmer ("troco" and "trocar" are one word). A word the FAQ does not know is taken as
 a typo of the closest word it does know (rapidfuzz ratio), which absorbs typos and plurals
 without confusing two real words ("change" never becomes "charge"). Each word weighs by how
 rare it is across entries (IDF), so "card" says more than "help". An entry scores the F1 of
@@ -13,9 +14,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
+import snowballstemmer
 import yaml
+from babel import Locale
 from rapidfuzz import fuzz, process
 
 from bot.i18n import LOCALES_DIR
@@ -69,20 +73,26 @@ class FaqBook:
     menu: tuple[str, ...]
     greetings: frozenset[str]
     stopwords: frozenset[str] = frozenset()
+    other_greetings: frozenset[str] = frozenset()
+    """Greetings of the other shipped locales: "hi" is a greeting whatever the contact's locale."""
     _variants: list[tuple[FaqEntry, frozenset[str]]] = field(default_factory=list, repr=False)
     _vocabulary: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _idf: dict[str, float] = field(default_factory=dict, repr=False)
     _known: list[str] = field(default_factory=list, repr=False)
+    _stem_of: dict[str, str] = field(default_factory=dict, repr=False)
     _unknown_idf: float = 1.0
 
     def __post_init__(self) -> None:
         vocabulary: dict[str, set[str]] = {}
+        stem = stemmer_for(self.locale)
         for entry in self.entries.values():
             for question in (entry.title, *entry.questions):
-                words = self.words(question)
-                if words:
-                    self._variants.append((entry, frozenset(words)))
-                    vocabulary.setdefault(entry.id, set()).update(words)
+                raw = self._content_words(question)
+                self._stem_of.update((word, stem(word)) for word in raw)
+                stems = frozenset(stem(word) for word in raw)
+                if stems:
+                    self._variants.append((entry, stems))
+                    vocabulary.setdefault(entry.id, set()).update(stems)
         self._vocabulary = {entry_id: frozenset(words) for entry_id, words in vocabulary.items()}
         count = len(vocabulary) or 1
         frequency: dict[str, int] = {}
@@ -90,22 +100,30 @@ class FaqBook:
             for word in words:
                 frequency[word] = frequency.get(word, 0) + 1
         self._idf = {word: math.log(1 + count / n) for word, n in frequency.items()}
-        self._known = list(self._idf)
+        self._known = list(self._stem_of)
         self._unknown_idf = math.log(1 + count)
 
-    def words(self, text: str) -> tuple[str, ...]:
-        """The words of ``text`` that carry meaning (normalized, function words dropped)."""
-        return tuple(w for w in normalize(text).split() if w not in self.stopwords)
+    def _content_words(self, text: str) -> list[str]:
+        return [w for w in normalize(text).split() if w not in self.stopwords]
 
-    def _corrected(self, word: str) -> str:
-        if word in self._idf or len(word) < 4:
-            return word
-        close = process.extractOne(word, self._known, scorer=fuzz.ratio, score_cutoff=SIMILAR_WORD)
-        return close[0] if close else word
+    def words(self, text: str) -> frozenset[str]:
+        """The stems a question is matched on: a word the FAQ does not know is read as the
+        closest word it does know (a typo), compared before stemming."""
+        stem = stemmer_for(self.locale)
+        stems = set()
+        for word in self._content_words(text):
+            stemmed = stem(word)
+            if stemmed not in self._idf and len(word) >= 4:
+                close = process.extractOne(word, self._known, scorer=fuzz.ratio,
+                                           score_cutoff=SIMILAR_WORD)
+                if close is not None:
+                    stemmed = self._stem_of[close[0]]
+            stems.add(stemmed)
+        return frozenset(stems)
 
     def match(self, text: str) -> FaqMatch | None:
         """The entry that best answers ``text``, if any is close enough."""
-        query = frozenset(self._corrected(w) for w in self.words(text))
+        query = self.words(text)
         if not query:
             return None
         weight = lambda word: self._idf.get(word, self._unknown_idf)  # noqa: E731
@@ -125,8 +143,21 @@ class FaqBook:
         return best
 
     def is_greeting(self, text: str) -> bool:
-        """Whether the message is only a greeting ("hi", "hola", "bom dia"…)."""
-        return normalize(text) in self.greetings
+        """Whether the message is only a greeting ("hi", "hola", "bom dia"…), in any locale."""
+        folded = normalize(text)
+        return folded in self.greetings or folded in self.other_greetings
+
+
+@lru_cache(maxsize=32)
+def stemmer_for(locale: str):  # type: ignore[no-untyped-def]
+    """The locale's Snowball stemmer as a word → stem function (identity when there is none)."""
+    try:
+        language = Locale.parse(locale).get_language_name("en").lower()
+    except (ValueError, AttributeError):
+        language = ""
+    if language not in snowballstemmer.algorithms():
+        return lambda word: word
+    return lru_cache(maxsize=65536)(snowballstemmer.stemmer(language).stemWord)
 
 
 def normalize(text: str) -> str:
@@ -208,8 +239,19 @@ class FaqLibrary:
 
     def book(self, locale: str) -> FaqBook:
         """The FAQ for ``locale`` (the default locale's when it has none)."""
-        if locale not in self._locales or not (self._dir / locale / "faq.yaml").exists():
+        if locale not in self._locales or not self._has_file(locale):
             locale = self.default_locale
+        book = self._load(locale)
+        others = frozenset().union(*(self._load(other).greetings for other in self._locales
+                                     if other != locale and self._has_file(other)))
+        if book.other_greetings != others:
+            book.other_greetings = others
+        return book
+
+    def _has_file(self, locale: str) -> bool:
+        return (self._dir / locale / "faq.yaml").exists()
+
+    def _load(self, locale: str) -> FaqBook:
         path = self._dir / locale / "faq.yaml"
         mtime = path.stat().st_mtime
         cached = self._books.get(locale)

@@ -7,6 +7,7 @@ one shared aiohttp session.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
@@ -57,16 +58,17 @@ class BaseUrlHttpClient(AsyncHttpClient):
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.pool_size))
-        body: dict[str, Any] = {}
-        if headers and headers.get("Content-Type", "").endswith("json"):
-            body["data"] = json.dumps(data or {})
-        else:
-            body["data"] = data
+        headers = dict(headers or {})
+        if auth:
+            credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {credentials}"
+        payload: object = data
+        if headers.get("Content-Type", "").endswith("json"):
+            payload = json.dumps(data or {})
         async with self._session.request(
-            method, self._target(uri), params=params, headers=headers,
-            auth=aiohttp.BasicAuth(*auth) if auth else None,
+            method, self._target(uri), params=params, headers=headers, data=payload,
             timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
-            allow_redirects=allow_redirects, **body,
+            allow_redirects=allow_redirects,
         ) as response:
             text = await response.text()
             return Response(response.status, text, response.headers)

@@ -1,0 +1,86 @@
+"""Rendering: templates per locale and channel, babel formatting, WhatsApp's button limits."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from bot.i18n import best_locale, format_day, format_money
+from bot.messages import Channel, Choice, Say
+from bot.render import Renderer, RenderError
+
+renderer = Renderer(["en", "es", "pt_BR"], "en")
+TWO = [Choice("faq:pick:a", "Billing date"), Choice("handoff:request", "Talk to a person")]
+
+
+def test_whatsapp_gets_buttons_sms_gets_a_numbered_menu() -> None:
+    """The same choices are buttons on WhatsApp and numbered lines on SMS."""
+    whatsapp = renderer.render(Say("faq.greeting", {}, TWO), Channel.WHATSAPP, "en")
+    sms = renderer.render(Say("faq.greeting", {}, TWO), Channel.SMS, "en")
+    assert whatsapp.buttons and "1." not in whatsapp.body
+    assert not sms.buttons
+    assert sms.body.endswith("Reply with a number:\n1. Billing date\n2. Talk to a person")
+    assert [c.payload for c in sms.choices] == [c.payload for c in whatsapp.choices]
+
+
+def test_channel_variant_is_preferred() -> None:
+    """An SMS variant of a template replaces the default text on SMS only."""
+    sms = renderer.render(Say("faq.greeting"), Channel.SMS, "en").body
+    whatsapp = renderer.render(Say("faq.greeting"), Channel.WHATSAPP, "en").body
+    assert "Ask a question or pick a topic" in sms
+    assert "Ask me anything about your subscription" in whatsapp
+
+
+def test_more_than_three_or_long_titles_fall_back_to_a_menu_on_whatsapp() -> None:
+    """WhatsApp allows 3 buttons of at most 20 characters; beyond that the menu is used."""
+    four = [Choice(f"faq:pick:{n}", f"Topic {n}") for n in range(4)]
+    long = [Choice("faq:pick:x", "A title far longer than twenty")]
+    for choices in (four, long):
+        rendered = renderer.render(Say("faq.greeting", {}, choices), Channel.WHATSAPP, "en")
+        assert not rendered.buttons
+        assert "Reply with a number:" in rendered.body
+
+
+@pytest.mark.parametrize(("locale", "text"), [
+    ("en", "Main menu"), ("es", "Menú principal"), ("pt_BR", "Menu principal")])
+def test_choice_labels_are_translated(locale: str, text: str) -> None:
+    """Labels marked in flows are translated when rendered."""
+    rendered = renderer.render(Say("common.did_not_understand", {},
+                                   [Choice("faq:greet", "Main menu")]), Channel.WHATSAPP, locale)
+    assert rendered.choices[0].title == text
+
+
+def test_unknown_locale_falls_back_to_default() -> None:
+    """A locale we do not ship renders in the default one."""
+    assert renderer.render(Say("faq.greeting"), Channel.SMS, "de").body.startswith("Hi!")
+
+
+def test_missing_template_and_missing_variable_are_errors() -> None:
+    """A template that does not exist, or one missing its variables, is a RenderError."""
+    with pytest.raises(RenderError, match=r"nope\.nothing"):
+        renderer.render(Say("nope.nothing"), Channel.SMS, "en")
+    with pytest.raises(RenderError, match=r"faq\.answer"):
+        renderer.render(Say("faq.answer"), Channel.SMS, "en")
+
+
+@pytest.mark.parametrize(("locale", "money", "day"), [
+    ("en", "$19.00", "March 8, 2026"),
+    ("es", "19,00\xa0US$", "8 de marzo de 2026"),
+    ("pt_BR", "US$\xa019,00", "8 de março de 2026"),
+])
+def test_money_and_dates_follow_the_locale(locale: str, money: str, day: str) -> None:
+    """Babel formats amounts and dates the way the contact reads them."""
+    assert format_money(Decimal("19.00"), "usd", locale) == money
+    assert format_day(date(2026, 3, 8), locale) == day
+
+
+def test_locale_choice() -> None:
+    """The contact's own locale wins, then the number's region, then the default."""
+    assert best_locale("pt-BR", "US", "en") == "pt_BR"
+    assert best_locale("es_MX", None, "en") == "es"
+    assert best_locale(None, "BR", "en") == "pt_BR"
+    assert best_locale(None, "AR", "en") == "es"
+    assert best_locale(None, "DE", "en") == "en"
+    assert best_locale("fr", "FR", "en") == "en"

@@ -1,0 +1,76 @@
+"""The sender's pure rules: backoff, error classification, status ordering."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from twilio.base.exceptions import TwilioRestException
+
+from bot.channels.transport import FailureKind
+from bot.channels.twilio_rest import classify
+from bot.sender import backoff_delay
+from bot.status import advances, our_status
+
+
+def test_backoff_grows_exponentially_with_equal_jitter() -> None:
+    """Attempt n waits between half and all of base·2^(n-1) seconds."""
+    for attempt, ceiling in [(1, 2), (2, 4), (3, 8), (6, 64)]:
+        assert backoff_delay(attempt, lambda: 0.0) == ceiling / 2
+        assert backoff_delay(attempt, lambda: 1.0) == ceiling
+
+
+def test_backoff_is_capped_and_respects_retry_after() -> None:
+    """No wait exceeds the cap, and none is shorter than the provider's Retry-After."""
+    assert backoff_delay(30, lambda: 1.0) == 300
+    assert backoff_delay(1, lambda: 0.0, retry_after=42) == 42
+
+
+def _twilio_error(status: int, code: int | None) -> TwilioRestException:
+    return TwilioRestException(status, "https://api.twilio.com/x", "msg", code)
+
+
+@pytest.mark.parametrize(("error", "kind"), [
+    (_twilio_error(429, 20429), FailureKind.TRANSIENT),
+    (_twilio_error(400, 30001), FailureKind.TRANSIENT),
+    (_twilio_error(500, None), FailureKind.AMBIGUOUS),
+    (_twilio_error(503, 20500), FailureKind.AMBIGUOUS),
+    (_twilio_error(400, 21610), FailureKind.PERMANENT),
+    (_twilio_error(400, 21211), FailureKind.PERMANENT),
+    (_twilio_error(400, 21614), FailureKind.PERMANENT),
+    (_twilio_error(400, 63003), FailureKind.PERMANENT),
+    (_twilio_error(400, 63016), FailureKind.PERMANENT),
+    (TimeoutError(), FailureKind.AMBIGUOUS),
+    (aiohttp.ServerDisconnectedError(), FailureKind.AMBIGUOUS),
+])
+def test_errors_are_classified(error: Exception, kind: FailureKind) -> None:
+    """Each error maps to retry (transient), look-then-retry (ambiguous) or stop (permanent)."""
+    assert classify(error).kind is kind
+
+
+def test_classify_reraises_programming_errors() -> None:
+    """A bug is not disguised as a delivery failure."""
+    with pytest.raises(KeyError):
+        classify(KeyError("oops"))
+
+
+@pytest.mark.parametrize(("current", "reported", "moves"), [
+    ("sending", "sent", True),
+    ("sent", "delivered", True),
+    ("delivered", "read", True),
+    ("sent", "failed", True),
+    ("delivered", "sent", False),
+    ("read", "delivered", False),
+    ("failed", "delivered", False),
+    ("undelivered", "read", False),
+    ("sent", "queued", False),
+    ("sent", "teleported", False),
+])
+def test_status_never_moves_backwards(current: str, reported: str, moves: bool) -> None:
+    """Later statuses replace earlier ones; earlier or unknown ones are ignored."""
+    assert advances(current, reported) is moves
+
+
+def test_twilio_in_flight_statuses_mean_sent() -> None:
+    """queued/accepted/sending at Twilio are all 'sent' from the outbox's point of view."""
+    assert {our_status(s) for s in ("queued", "accepted", "sending", "sent")} == {"sent"}
+    assert our_status("delivered") == "delivered"

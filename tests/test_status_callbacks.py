@@ -1,0 +1,77 @@
+"""POST /twilio/status: delivery state moves forward only, and early reports are not lost."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.store.models import ConsentEvent, Contact, OutboxMessage
+from tests.conftest import live_settings, new_sid
+
+CUSTOMER = "+14155550100"
+
+
+async def _row(services) -> OutboxMessage:
+    return await services.store.read(lambda s: s.scalars(select(OutboxMessage)).one())
+
+
+async def _report(bot, sid: str, status: str, **extra: str) -> int:
+    form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": "AC" + "0" * 32, **extra}
+    return (await bot.post_signed("/twilio/status", form)).status
+
+
+async def test_status_moves_forward_and_never_back(make_bot, database_url, twilio, clock):
+    """sent → delivered → read; a late 'sent' or 'delivered' afterwards changes nothing."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(CUSTOMER, "hi")
+    await services.sender.drain()
+    sid = double.messages[0].sid
+    for status, expected in [("sent", "sent"), ("delivered", "delivered"), ("read", "read"),
+                             ("delivered", "read"), ("sent", "read"), ("queued", "read")]:
+        assert await _report(bot, sid, status) == 204
+        assert (await _row(services)).status == expected
+
+
+async def test_failure_report_records_its_code(make_bot, database_url, twilio, clock):
+    """An undelivered report keeps Twilio's error code; 21610 also opts the contact out."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(CUSTOMER, "hi")
+    await services.sender.drain()
+    sid = double.messages[0].sid
+    assert await _report(bot, sid, "failed", ErrorCode="21610") == 204
+    row = await _row(services)
+    assert (row.status, row.error_code) == ("failed", 21610)
+
+    def consent(session):
+        return (session.scalars(select(Contact)).one().opted_out,
+                [(e.action, e.source) for e in session.scalars(select(ConsentEvent))])
+
+    assert await services.store.read(consent) == (True, [("opt_out", "carrier")])
+
+
+async def test_report_arriving_before_we_recorded_the_send_is_applied(make_bot, database_url,
+                                                                      twilio, clock):
+    """Twilio can report 'delivered' before the sender has stored the message id."""
+    _, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(CUSTOMER, "hi")
+    original_send = services.transport.send
+
+    async def send_then_report(message):
+        sid = await original_send(message)
+        assert await _report(bot, sid, "delivered") == 204
+        return sid
+
+    services.transport.send = send_then_report
+    await services.sender.drain()
+    assert (await _row(services)).status == "delivered"
+
+
+async def test_unsigned_or_unknown_status_is_refused(make_bot, sqlite_url, twilio, clock):
+    """A status callback without a valid signature is 403; an unknown status is 400."""
+    _, base = twilio
+    bot, _ = await make_bot(live_settings(sqlite_url, base), clock=clock)
+    form = {"MessageSid": new_sid(), "MessageStatus": "delivered"}
+    assert (await bot.post_signed("/twilio/status", form, signature="bad")).status == 403
+    assert await _report(bot, new_sid(), "vanished") == 400
