@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.channels.console import ConsoleTransport
 from bot.channels.transport import Transport
@@ -39,7 +40,7 @@ def default_transport(settings: Settings) -> Transport:
         base_url=settings.twilio_api_base_url, status_callback=settings.status_callback_url,
         sms_from=settings.twilio_sms_from,
         messaging_service_sid=settings.twilio_messaging_service_sid,
-        whatsapp_from=settings.twilio_whatsapp_from)
+        whatsapp_from=settings.twilio_whatsapp_from, timeout=settings.twilio_timeout_seconds)
 
 
 @dataclass
@@ -101,7 +102,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
         for outcome in outcomes:
             metrics.outbound.labels(str(outcome.result)).inc()
 
-    sender = OutboxSender(store, transport, clock, on_sent=count_sent)
+    sender = OutboxSender(store, transport, clock, on_sent=count_sent,
+                          lease=timedelta(seconds=settings.send_lease_seconds))
 
     def committed(batch: Batch) -> None:
         if batch.queued:

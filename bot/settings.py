@@ -19,6 +19,18 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _seconds(value: str | None, default: float, name: str) -> float:
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if seconds <= 0:
+        raise SettingsError(f"{name} must be positive")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment."""
@@ -40,6 +52,9 @@ class Settings:
     """Send our own STOP/START/HELP confirmations on SMS (only for numbers without Twilio's handling)."""
     log_level: str = "INFO"
     max_body_bytes: int = 64 * 1024
+    twilio_timeout_seconds: float = 15.0
+    send_lease_seconds: float = 60.0
+    """How long a claimed send counts as in flight; after it, another sender may reconcile it."""
 
     @property
     def sandbox(self) -> bool:
@@ -83,6 +98,10 @@ class Settings:
             brand_name=get("BOT_BRAND_NAME") or defaults.brand_name,
             sms_own_keyword_replies=_flag(get("BOT_SMS_OWN_KEYWORD_REPLIES"), False),
             log_level=(get("BOT_LOG_LEVEL") or "INFO").upper(),
+            twilio_timeout_seconds=_seconds(get("BOT_TWILIO_TIMEOUT_SECONDS"), 15.0,
+                                            "BOT_TWILIO_TIMEOUT_SECONDS"),
+            send_lease_seconds=_seconds(get("BOT_SEND_LEASE_SECONDS"), 60.0,
+                                        "BOT_SEND_LEASE_SECONDS"),
         )
         settings.validate(secret_key_given=bool(get("BOT_SECRET_KEY")))
         return settings
@@ -105,3 +124,6 @@ class Settings:
             raise SettingsError("DATABASE_URL must be sqlite:///path.db or postgresql://…")
         if not self.public_base_url.startswith(("http://", "https://")):
             raise SettingsError("PUBLIC_BASE_URL must start with http:// or https://")
+        if self.send_lease_seconds <= self.twilio_timeout_seconds:
+            raise SettingsError("BOT_SEND_LEASE_SECONDS must be longer than "
+                                "BOT_TWILIO_TIMEOUT_SECONDS, or a slow send could go out twice")

@@ -1,0 +1,81 @@
+"""kill -9 of a real ``bot serve`` under load: every acknowledged message is answered exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import aiohttp
+
+from tests.conftest import new_sid
+from tests.fakes import encode, sign, twilio_form
+from tests.serve import ServeProcess, free_port
+from tests.twilio_double import ACCOUNT_SID, AUTH_TOKEN, Fault
+
+
+async def _post(session: aiohttp.ClientSession, base: str, form: dict) -> int | None:
+    url = f"{base}/twilio/messages"
+    try:
+        async with session.post(url, data=encode(form), headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": sign(AUTH_TOKEN, url, form)}) as response:
+            return response.status
+    except aiohttp.ClientError:
+        return None  # the server died mid-request: not acknowledged
+
+
+async def _wait_until(predicate, timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.1)
+
+
+async def test_kill_minus_nine_loses_and_doubles_nothing(database_url, twilio, tmp_path) -> None:
+    """Customers on SMS and WhatsApp write while the double fails some sends and the server is
+    killed mid-load; after a restart every acknowledged message has exactly one reply."""
+    double, twilio_url = twilio
+    double.delay = 0.02  # keep sends in flight when the process dies
+    double.fail_next(Fault(500), Fault(429, 20429, "Too Many Requests"), Fault(500))
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE_URL": twilio_url,
+        "TWILIO_SMS_FROM": "+15005550006", "TWILIO_WHATSAPP_FROM": "whatsapp:+15005550006",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "BOT_SECRET_KEY": "crash-test",
+        "BOT_TWILIO_TIMEOUT_SECONDS": "2", "BOT_SEND_LEASE_SECONDS": "3",
+        "BOT_LOG_LEVEL": "WARNING",
+    }
+    server = ServeProcess(env, tmp_path / "serve.log", port=port)
+    customers = [f"+1415555{n:04d}" for n in range(60)]
+    forms = {c: twilio_form(new_sid(), c if n % 2 else f"whatsapp:{c}", "When will I be charged?")
+             for n, c in enumerate(customers)}
+    acknowledged: set[str] = set()
+
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async def write(customer: str) -> None:
+                if await _post(session, server.url, forms[customer]) == 200:
+                    acknowledged.add(customer)
+
+            first = [asyncio.create_task(write(c)) for c in customers[:40]]
+            await _wait_until(lambda: len(acknowledged) >= 20 and len(double.messages) >= 5, 20)
+            server.kill()
+            await asyncio.gather(*first)
+            assert 0 < len(acknowledged) < 60
+
+            await server.start()
+            # Twilio's side retries what we never acknowledged; repeats must be no-ops.
+            await asyncio.gather(*(write(c) for c in customers))
+            assert acknowledged == set(customers)
+            await _wait_until(lambda: {m.to.removeprefix("whatsapp:") for m in double.messages}
+                              >= acknowledged, 30)
+    finally:
+        server.stop()
+
+    replies = Counter(m.to.removeprefix("whatsapp:") for m in double.messages)
+    assert set(replies) == set(customers)
+    assert [c for c, n in replies.items() if n != 1] == []
+    assert all("same day each month" in m.body for m in double.messages)
