@@ -52,7 +52,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     if settings.sandbox:
         click.echo("SANDBOX MODE (no Twilio credentials): replies are printed, not sent.")
         click.echo(f"  chat with the bot: http://{host}:{port}/")
-        click.echo(f"  webhook signing token for test requests: {settings.sandbox_token}")
+        click.echo(f"  webhook signing token and API bearer token: {settings.sandbox_token}")
     web.run_app(app, host=host, port=port, access_log=None, print=None,
                 handle_signals=True)
 
@@ -147,6 +147,36 @@ def db_upgrade() -> None:
     settings = load_settings()
     upgrade(settings.database_url)
     click.echo(f"schema up to date: {describe_url(settings.database_url)}")
+
+
+@main.group()
+def users() -> None:
+    """Console users (agents and operators)."""
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["agent", "operator"]), required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Prompted for when not given.")
+def users_add(email: str, role: str, password: str) -> None:
+    """Create a console user."""
+    from bot.accounts import AccountError, create_user
+    from bot.clock import SystemClock
+    from bot.store.database import Store
+    from bot.store.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    store = Store(settings.database_url)
+    try:
+        user = store.write_sync(
+            lambda session: create_user(session, email, role, password, SystemClock().now()))
+    except AccountError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        store.close()
+    click.echo(f"created {user.role} {user.email}")
 
 
 @main.group()

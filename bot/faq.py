@@ -248,6 +248,16 @@ class FaqLibrary:
             book.other_greetings = others
         return book
 
+    def greeting_locale(self, text: str) -> str | None:
+        """The locale a bare greeting reveals ("hola" → es): one other than the default that
+        alone says it. Default-language greetings ("hi") are used everywhere and reveal nothing."""
+        folded = normalize(text)
+        speakers = [locale for locale in self._locales
+                    if self._has_file(locale) and folded in self._load(locale).greetings]
+        if len(speakers) == 1 and speakers[0] != self.default_locale:
+            return speakers[0]
+        return None
+
     def _has_file(self, locale: str) -> bool:
         return (self._dir / locale / "faq.yaml").exists()
 

@@ -74,6 +74,10 @@ class TurnProcessor:
             contact.last_inbound_at = now
             if item.profile_name and contact.profile_name != item.profile_name:
                 contact.profile_name = item.profile_name
+            if contact.locale is None:
+                # A contact we know nothing about who greets in one of our languages is answered
+                # in it from then on ("hola" from a US number).
+                contact.locale = self.faq.greeting_locale(item.text)
             locale = locale_for(contact, self.default_locale)
             turn = Turn(contact=contact, conversation=conversation, now=now, locale=locale,
                         faq=self.faq.book(locale), inbound=item, inbound_id=inbound_id)

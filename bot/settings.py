@@ -67,6 +67,14 @@ class Settings:
         return self.twilio_auth_token if not self.sandbox else self.sandbox_token  # type: ignore[return-value]
 
     @property
+    def effective_api_token(self) -> str | None:
+        """The bearer token /api/* accepts: BOT_API_TOKEN, or in sandbox mode the sandbox token;
+        None (API disabled) outside sandbox without BOT_API_TOKEN."""
+        if self.api_token:
+            return self.api_token
+        return self.sandbox_token if self.sandbox else None
+
+    @property
     def status_callback_url(self) -> str:
         """Where Twilio reports delivery status for the messages we send."""
         return self.public_base_url.rstrip("/") + "/twilio/status"

@@ -114,3 +114,17 @@ async def test_locale_follows_the_number_when_unknown(make_bot, sqlite_url, twil
     assert rows[0].body.startswith("Oi!")
     assert rows[1].body.startswith("¡Hola!")
     assert rows[2].body.startswith("Hi!")
+
+
+async def test_greeting_in_a_shipped_language_sets_the_locale(make_bot, sqlite_url, twilio, clock):
+    """A US number that says 'hola' is answered in Spanish, and keeps Spanish afterwards."""
+    _, base = twilio
+    bot, services = await make_bot(live_settings(sqlite_url, base), clock=clock)
+    await bot.message("+14155550100", "¡Hola!")
+    await bot.message("+14155550100", "cuando me van a cobrar")
+    await bot.message("+14155550101", "menu")  # said in several languages: no switch
+    rows = await services.store.read(lambda s: list(s.scalars(select(OutboxMessage).order_by(
+        OutboxMessage.id))))
+    assert rows[0].body.startswith("¡Hola!")
+    assert "el mismo día" in rows[1].body
+    assert rows[2].body.startswith("Hi!")

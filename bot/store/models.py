@@ -154,3 +154,28 @@ class Job(SQLModel, table=True):
     lease_until: datetime | None = _utc()
     last_error: str | None = Field(default=None, sa_column=Column(String(500)))
     created_at: datetime = _utc(nullable=False)
+
+
+class ConsoleUser(SQLModel, table=True):
+    """Someone who signs in to the consoles: an agent (answers chats) or an operator (edits the bot)."""
+
+    __tablename__ = "console_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True)
+    role: str = Field(max_length=16, description="agent | operator")
+    password_hash: str = Field(max_length=300)
+    active: bool = True
+    created_at: datetime = _utc(nullable=False)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser. The cookie carries only the signed id; signing out deletes the row."""
+
+    __tablename__ = "console_session"
+
+    id: str = Field(primary_key=True, max_length=64, description="sha256 of the session token")
+    user_id: int = Field(foreign_key="console_user.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _utc(nullable=False)
+    expires_at: datetime = _utc(nullable=False)

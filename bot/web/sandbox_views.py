@@ -9,21 +9,18 @@ from __future__ import annotations
 import secrets
 
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from multidict import MultiDict
 from sqlalchemy import select
 
 from bot.addresses import InvalidAddress, normalize_e164, to_channel_address
 from bot.channels.twilio_webhook import WebhookRejected
 from bot.messages import Channel
-from bot.render import TEMPLATES_DIR
 from bot.store.models import Contact, OutboxMessage
 from bot.web.keys import SERVICES
+from bot.web.pages import render_page
 from bot.web.twilio_views import accept_inbound
 
 SANDBOX_BUSINESS_NUMBER = "+15005550006"
-_pages = Environment(loader=FileSystemLoader(TEMPLATES_DIR / "web"),
-                     autoescape=select_autoescape(["html"]))
 VISIBLE = ("sent", "delivered", "read", "held", "dropped", "failed", "undelivered")
 
 
@@ -38,9 +35,7 @@ def _contact_key(params: dict[str, str]) -> tuple[Channel, str]:
 
 async def simulator(request: web.Request) -> web.Response:
     """GET / — the simulator page."""
-    page = _pages.get_template("simulator.html").render(
-        business=SANDBOX_BUSINESS_NUMBER)
-    return web.Response(text=page, content_type="text/html")
+    return render_page(request, "simulator.html", business=SANDBOX_BUSINESS_NUMBER)
 
 
 async def send_as_customer(request: web.Request) -> web.Response:
