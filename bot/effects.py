@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from bot import gate
+from bot.consent import record_consent
 from bot.messages import Channel, Say
 from bot.render import Renderer
 from bot.store.inserts import insert_ignoring_duplicates
-from bot.store.models import ConsentEvent, Job, OutboxMessage
+from bot.store.models import Job, OutboxMessage
 from bot.turn import Turn
 
 _STATUS_FOR = {
@@ -37,7 +37,7 @@ class TurnWriter:
     def __init__(self, renderer: Renderer) -> None:
         self.renderer = renderer
         self.outbox: list[dict[str, Any]] = []
-        self.consent: list[dict[str, Any]] = []
+        self.consent: list[tuple[Any, Any, Any]] = []
         self.jobs: list[dict[str, Any]] = []
 
     def add(self, turn: Turn) -> None:
@@ -54,12 +54,7 @@ class TurnWriter:
         if turn.says:
             conversation.choices = offered or []
         conversation.updated_at = turn.now
-        for change in turn.consent_changes:
-            self.consent.append({
-                "contact_id": contact.id, "channel": contact.channel, "action": change.action,
-                "source": change.source, "text": (change.text or "")[:500] or None,
-                "provider_id": change.provider_id, "at": turn.now,
-            })
+        self.consent.extend((contact, change, turn.now) for change in turn.consent_changes)
         for job in turn.jobs:
             self.jobs.append({
                 "kind": job.kind, "key": job.key, "payload": job.payload, "status": "pending",
@@ -109,8 +104,8 @@ class TurnWriter:
         if self.outbox:
             session.execute(insert_ignoring_duplicates(session, OutboxMessage, ["business_key"]),
                             self.outbox)
-        if self.consent:
-            session.execute(insert(ConsentEvent.__table__), self.consent)  # type: ignore[attr-defined]
+        for contact, change, at in self.consent:
+            record_consent(session, contact, change, at)
         if self.jobs:
             session.execute(insert_ignoring_duplicates(session, Job, ["key"]), self.jobs)
         queued = sum(1 for row in self.outbox if row["status"] == "queued")

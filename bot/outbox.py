@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from bot import gate
 from bot.channels.transport import OutgoingMessage
+from bot.consent import ConsentChange, record_consent
 from bot.effects import recipient_of
 from bot.messages import Channel, Choice
 from bot.status import advances, our_status
-from bot.store.models import ConsentEvent, Contact, DeliveryReport, OutboxMessage
+from bot.store.models import Contact, DeliveryReport, OutboxMessage
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
@@ -159,10 +160,8 @@ def record_carrier_opt_out(session: Session, contact_id: int, now: datetime,
     contact = session.get(Contact, contact_id)
     if contact is None or contact.opted_out:
         return
-    contact.opted_out = True
-    session.add(ConsentEvent(contact_id=contact_id, channel=contact.channel, action="opt_out",
-                             source="carrier", text="Twilio error 21610", provider_id=provider_id,
-                             at=now))
+    record_consent(session, contact, ConsentChange("opt_out", "carrier", "Twilio error 21610",
+                                                   provider_id), now)
 
 
 def _apply_early_reports(session: Session, provider_ids: list[str], now: datetime) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from bot.addresses import region_of
+from bot.config import ConfigCache
 from bot.effects import TurnWriter
 from bot.engine import ConversationEngine
 from bot.faq import FaqLibrary
@@ -52,15 +53,17 @@ class TurnProcessor:
     """Turns messages and events into recorded state changes and queued replies."""
 
     def __init__(self, engine: ConversationEngine, renderer: Renderer, faq: FaqLibrary,
-                 default_locale: str) -> None:
+                 default_locale: str, config: ConfigCache) -> None:
         self.engine = engine
         self.renderer = renderer
         self.faq = faq
         self.default_locale = default_locale
+        self.config = config
 
     def process(self, session: Session, items: Sequence[Inbound], now: datetime) -> Batch:
         """Handle ``items`` in arrival order within the caller's transaction."""
         lock_conversations(session, (item.conversation_key for item in items))
+        config = self.config.current(session)
         loaded = load_contacts(session, {(str(i.channel), i.address) for i in items}, now)
         new_ids = self._record(session, items, loaded, now)
         writer = TurnWriter(self.renderer)
@@ -80,7 +83,8 @@ class TurnProcessor:
                 contact.locale = self.faq.greeting_locale(item.text)
             locale = locale_for(contact, self.default_locale)
             turn = Turn(contact=contact, conversation=conversation, now=now, locale=locale,
-                        faq=self.faq.book(locale), inbound=item, inbound_id=inbound_id)
+                        faq=self.faq.book(locale), config=config, inbound=item,
+                        inbound_id=inbound_id)
             outcome = self.engine.handle_message(turn)
             writer.add(turn)
             outcomes.append(outcome)
@@ -97,7 +101,7 @@ class TurnProcessor:
         session.refresh(contact)
         locale = locale_for(contact, self.default_locale)
         turn = Turn(contact=contact, conversation=conversation, now=now, locale=locale,
-                    faq=self.faq.book(locale))
+                    faq=self.faq.book(locale), config=self.config.current(session))
         self.engine.run(turn, flow, event, **kwargs)
         writer = TurnWriter(self.renderer)
         writer.add(turn)
@@ -117,7 +121,8 @@ class TurnProcessor:
         conversation.data.clear()
         locale = locale_for(contact, self.default_locale)
         turn = Turn(contact=contact, conversation=conversation, now=now, locale=locale,
-                    faq=self.faq.book(locale), inbound=item, inbound_id=new_ids[item.provider_id])
+                    faq=self.faq.book(locale), config=self.config.current(session), inbound=item,
+                    inbound_id=new_ids[item.provider_id])
         turn.say("common.error")
         writer = TurnWriter(self.renderer)
         writer.add(turn)

@@ -23,6 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from bot import PROJECT_ROOT
 from bot.i18n import LOCALES_DIR, format_day, format_moment, format_money
 from bot.messages import Channel, Choice, Rendered, Say
+from bot.segments import normalize_for_sms
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 MAX_BUTTONS = 3
@@ -127,6 +128,8 @@ class Renderer:
         template = self.template(say.template, channel, locale)
         try:
             body = tidy(template.render(variables))
+            if channel is Channel.SMS:
+                body = normalize_for_sms(body)
         except Exception as error:  # a template error must name the template, whatever its kind
             raise RenderError(f"template {say.template!r} failed: {error}") from error
         choices = tuple(
@@ -142,4 +145,6 @@ class Renderer:
         if as_buttons:
             return Rendered(body, choices, buttons=True)
         menu = tidy(self.template("common.menu", channel, locale).render(choices=choices))
+        if channel is Channel.SMS:
+            menu = normalize_for_sms(menu)
         return Rendered(f"{body}\n\n{menu}", choices)

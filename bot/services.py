@@ -11,6 +11,7 @@ from bot.channels.console import ConsoleTransport
 from bot.channels.transport import Transport
 from bot.channels.twilio_rest import TwilioTransport
 from bot.clock import Clock, SystemClock
+from bot.config import ConfigCache
 from bot.engine import ConversationEngine
 from bot.faq import FaqLibrary
 from bot.i18n import shipped_locales
@@ -59,6 +60,7 @@ class Services:
     sender: OutboxSender
     scheduler: Scheduler
     metrics: Metrics
+    config: ConfigCache
     job_handlers: dict[str, JobHandler] = field(default_factory=dict)
     _stop: asyncio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -93,7 +95,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     renderer = Renderer(locales, settings.default_locale, brand=settings.brand_name)
     faq = FaqLibrary(locales, settings.default_locale)
     engine = ConversationEngine(FLOWS, sms_own_keyword_replies=settings.sms_own_keyword_replies)
-    processor = TurnProcessor(engine, renderer, faq, settings.default_locale)
+    config = ConfigCache()
+    processor = TurnProcessor(engine, renderer, faq, settings.default_locale, config)
     metrics = Metrics()
     transport = transport or default_transport(settings)
     handlers: dict[str, JobHandler] = {}
@@ -113,4 +116,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     scheduler = Scheduler(store, clock, handlers)
     return Services(settings=settings, clock=clock, store=store, renderer=renderer, faq=faq,
                     engine=engine, processor=processor, pipeline=pipeline, transport=transport,
-                    sender=sender, scheduler=scheduler, metrics=metrics, job_handlers=handlers)
+                    sender=sender, scheduler=scheduler, metrics=metrics, config=config,
+                    job_handlers=handlers)

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.consent import ConsentChange
 from bot.messages import Channel, Choice, Inbound, Say
 
 if TYPE_CHECKING:
+    from bot.config import BotConfig
     from bot.faq import FaqBook
     from bot.store.models import Contact, Conversation
 
@@ -17,16 +19,6 @@ if TYPE_CHECKING:
 def N_(message: str) -> str:
     """Mark a label for translation; it is translated when rendered in the contact's locale."""
     return message
-
-
-@dataclass
-class ConsentChange:
-    """An opt-in or opt-out to add to the ledger."""
-
-    action: str
-    source: str
-    text: str | None
-    provider_id: str | None
 
 
 @dataclass
@@ -48,6 +40,8 @@ class Turn:
     now: datetime
     locale: str
     faq: FaqBook
+    config: BotConfig
+    """The operators' current settings (``turn.config.get(PauseConfig)``)."""
     inbound: Inbound | None = None
     inbound_id: int | None = None
     says: list[Say] = field(default_factory=list)
@@ -77,9 +71,10 @@ class Turn:
         return message
 
     def record_consent(self, action: str, source: str, text: str | None = None) -> None:
-        """Add an opt-in/opt-out to the ledger and apply it to the contact now."""
+        """Add an opt-in/opt-out to the ledger (with this message as proof), effective now."""
         provider_id = self.inbound.provider_id if self.inbound else None
         self.consent_changes.append(ConsentChange(action, source, text, provider_id))
+        # The rest of this turn (and the gate at enqueue) must already see the new consent.
         self.contact.opted_out = action == "opt_out"
 
     def schedule(self, kind: str, key: str, due_at: datetime, **payload: Any) -> None:

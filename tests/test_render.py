@@ -84,3 +84,10 @@ def test_locale_choice() -> None:
     assert best_locale(None, "AR", "en") == "es"
     assert best_locale(None, "DE", "en") == "en"
     assert best_locale("fr", "FR", "en") == "en"
+
+
+def test_sms_text_is_normalized_to_gsm7() -> None:
+    """Typographic quotes in a template become plain ones on SMS, and stay on WhatsApp."""
+    say = Say("faq.answer", {"answer": "It’s billed on the 3rd — see “Account”."})
+    assert renderer.render(say, Channel.SMS, "en").body == "It's billed on the 3rd - see \"Account\"."
+    assert "’" in renderer.render(say, Channel.WHATSAPP, "en").body

@@ -179,3 +179,15 @@ class ConsoleSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = _utc(nullable=False)
     expires_at: datetime = _utc(nullable=False)
+
+
+class ConfigEntry(SQLModel, table=True):
+    """One section of the settings operators edit at run time (see bot/config.py)."""
+
+    __tablename__ = "config_entry"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonType, nullable=False))
+    version: int = Field(description="increases with every save, across sections")
+    updated_at: datetime = _utc(nullable=False)
+    updated_by: str = Field(max_length=254)

@@ -1,0 +1,72 @@
+"""Run-time settings: typed sections with defaults, validated saves, picked up without restart."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+from pydantic import Field, field_validator
+
+from bot import config as config_module
+from bot.config import ConfigCache, ConfigError, ConfigSection, load_config, save_section
+from bot.store.database import Store
+
+
+class DemoConfig(ConfigSection):
+    section: ClassVar[str] = "demo"
+    title: ClassVar[str] = "Demo"
+    lengths_months: tuple[int, ...] = (1, 2, 3)
+    cap: int = Field(default=2, ge=1, le=6)
+
+    @field_validator("lengths_months")
+    @classmethod
+    def _sorted_and_positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(v <= 0 for v in value) or list(value) != sorted(set(value)):
+            raise ValueError("give increasing positive numbers of months")
+        return value
+
+
+@pytest.fixture(autouse=True)
+def demo_section(monkeypatch):
+    monkeypatch.setitem(config_module._SECTIONS, "demo", DemoConfig)
+
+
+def test_defaults_until_something_is_saved(database_url, clock) -> None:
+    store = Store(database_url)
+    assert store.read_sync(load_config).get(DemoConfig) == DemoConfig()
+    store.close()
+
+
+def test_save_validates_and_returns_before_and_after(database_url, clock) -> None:
+    """A valid save stores the new values; an invalid one names each field and why."""
+    store = Store(database_url)
+    before, after = store.write_sync(lambda s: save_section(
+        s, "demo", {"lengths_months": [1, 3], "cap": 3}, now=clock.now(), updated_by="op@x.io"))
+    assert before == {"lengths_months": [1, 2, 3], "cap": 2}
+    assert after == {"lengths_months": [1, 3], "cap": 3}
+    assert store.read_sync(load_config).get(DemoConfig).lengths_months == (1, 3)
+
+    with pytest.raises(ConfigError) as refused:
+        store.write_sync(lambda s: save_section(s, "demo", {"lengths_months": [3, 1], "cap": 9,
+                                                           "colour": "red"},
+                                                now=clock.now(), updated_by="op@x.io"))
+    fields = {p.field for p in refused.value.problems}
+    assert fields == {"lengths_months", "cap", "colour"}
+    assert store.read_sync(load_config).get(DemoConfig).cap == 3  # nothing half-saved
+    with pytest.raises(ConfigError, match="unknown section"):
+        store.write_sync(lambda s: save_section(s, "nope", {}, now=clock.now(), updated_by="x"))
+    store.close()
+
+
+def test_cache_picks_up_a_save_from_another_process(database_url, clock) -> None:
+    """A running process sees a change saved elsewhere on its next read, without restarting."""
+    store, elsewhere = Store(database_url), Store(database_url)
+    cache = ConfigCache()
+    assert store.read_sync(cache.current).get(DemoConfig).cap == 2
+    first = store.read_sync(cache.current)
+    assert store.read_sync(cache.current) is first  # unchanged: same snapshot, no reload
+    elsewhere.write_sync(lambda s: save_section(s, "demo", {"cap": 5}, now=clock.now(),
+                                                updated_by="op@x.io"))
+    assert store.read_sync(cache.current).get(DemoConfig).cap == 5
+    store.close()
+    elsewhere.close()
