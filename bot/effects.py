@@ -66,6 +66,8 @@ class TurnWriter:
         contact = turn.contact
         if say.compliance:
             kind = gate.Kind.COMPLIANCE
+        elif say.kind is not None:
+            kind = gate.Kind(say.kind)
         elif turn.is_reply:
             kind = gate.Kind.REPLY
         else:

@@ -71,6 +71,9 @@ class Say:
     not_before: datetime | None = None
     compliance: bool = False
     """Confirms a STOP/START keyword: goes out even to a contact who has just opted out."""
+    kind: str | None = None
+    """``reply`` or ``proactive`` when the flow knows better than the turn (an agent answering
+    the customer's recent message is a reply though no message arrived in this turn)."""
 
 
 @dataclass(frozen=True, slots=True)

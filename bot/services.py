@@ -24,6 +24,7 @@ from bot.scheduler import JobHandler, Scheduler
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.store.database import Store
+from bot.whatsapp_templates import WhatsAppTemplates  # noqa: F401  (registers the section)
 from flows.faq import FaqFlow
 from flows.handoff import HandoffFlow
 

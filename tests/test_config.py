@@ -70,3 +70,27 @@ def test_cache_picks_up_a_save_from_another_process(database_url, clock) -> None
     assert store.read_sync(cache.current).get(DemoConfig).cap == 5
     store.close()
     elsewhere.close()
+
+
+def test_whatsapp_template_mapping_validates_and_fills_variables(database_url, clock) -> None:
+    """An approved template needs a real ContentSid and a message key; its variables become
+    ContentVariables in placeholder order, with a language fallback for the locale."""
+    from bot.whatsapp_templates import WhatsAppTemplates
+
+    store = Store(database_url)
+    mapping = {"templates": {"dunning.first_notice": {"es": {
+        "content_sid": "HX" + "a" * 32, "variables": ["amount", "pay_url"],
+        "label": "Pago pendiente"}}}}
+    store.write_sync(lambda s: save_section(s, "whatsapp_templates", mapping, now=clock.now(),
+                                            updated_by="op@x.io"))
+    templates = store.read_sync(load_config).get(WhatsAppTemplates)
+    approved = templates.approved("dunning.first_notice", "es_MX")
+    assert approved.content_variables({"amount": "19,00 US$", "pay_url": "https://x/p/1"}) == {
+        "1": "19,00 US$", "2": "https://x/p/1"}
+    assert templates.approved("dunning.first_notice", "en") is None
+    for bad in ({"templates": {"dunning": {}}},
+                {"templates": {"a.b": {"en": {"content_sid": "HX123"}}}}):
+        with pytest.raises(ConfigError):
+            store.write_sync(lambda s, b=bad: save_section(s, "whatsapp_templates", b,
+                                                           now=clock.now(), updated_by="x"))
+    store.close()
