@@ -142,6 +142,9 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         Index("ix_job_due", "due_at", sqlite_where=text("status = 'pending'"),
               postgresql_where=text("status = 'pending'")),
+        # Finding jobs of a dead worker must not scan every scheduled job.
+        Index("ix_job_lease", "lease_until", sqlite_where=text("status = 'running'"),
+              postgresql_where=text("status = 'running'")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -65,6 +65,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('job', schema=None) as batch_op:
         batch_op.create_index('ix_job_due', ['due_at'], unique=False, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
+        batch_op.create_index('ix_job_lease', ['lease_until'], unique=False, sqlite_where=sa.text("status = 'running'"), postgresql_where=sa.text("status = 'running'"))
 
     op.create_table('consent_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -170,6 +171,7 @@ def downgrade() -> None:
 
     op.drop_table('consent_event')
     with op.batch_alter_table('job', schema=None) as batch_op:
+        batch_op.drop_index('ix_job_lease', sqlite_where=sa.text("status = 'running'"), postgresql_where=sa.text("status = 'running'"))
         batch_op.drop_index('ix_job_due', sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
 
     op.drop_table('job')
