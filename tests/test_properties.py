@@ -36,6 +36,7 @@ library = FaqLibrary(shipped_locales(), "en")
 
 @given(st.binary(max_size=2000))
 def test_any_body_decodes_or_is_refused(body: bytes) -> None:
+    """Any bytes decode to a form or are refused with a 400 and a reason."""
     try:
         decode_form(body)
     except WebhookRejected as refused:
@@ -44,6 +45,7 @@ def test_any_body_decodes_or_is_refused(body: bytes) -> None:
 
 @given(forms)
 def test_any_form_is_an_inbound_or_a_4xx(form: dict[str, str]) -> None:
+    """Any combination of Twilio fields becomes a normalized message or a 4xx with a reason."""
     try:
         inbound = parse_inbound(MultiDict(form))
     except WebhookRejected as refused:
@@ -54,6 +56,7 @@ def test_any_form_is_an_inbound_or_a_4xx(form: dict[str, str]) -> None:
 
 @given(forms)
 def test_any_status_form_is_a_report_or_a_4xx(form: dict[str, str]) -> None:
+    """Any status callback form becomes a report or a 4xx."""
     try:
         parse_status(MultiDict(form))
     except WebhookRejected as refused:
@@ -62,6 +65,7 @@ def test_any_status_form_is_a_report_or_a_4xx(form: dict[str, str]) -> None:
 
 @given(texts)
 def test_keyword_detection_is_total_and_single_word(text: str) -> None:
+    """Any text is classified without error; only single words are keywords, in any case."""
     kind = classify_keyword(text)
     if kind is not None:
         assert " " not in fold(text) and fold(text)
@@ -70,6 +74,7 @@ def test_keyword_detection_is_total_and_single_word(text: str) -> None:
 
 @given(st.text(max_size=800))
 def test_segment_count_is_consistent(text: str) -> None:
+    """Segments agree with the units and per-part limits; UCS-2 exactly when a char needs it."""
     cost = sms_cost(text)
     single, per_part = LIMITS[cost.encoding]
     if not text:
@@ -85,6 +90,7 @@ def test_segment_count_is_consistent(text: str) -> None:
 
 @given(st.text(max_size=400))
 def test_normalizing_never_adds_non_gsm_characters(text: str) -> None:
+    """Normalization only ever removes reasons for UCS-2."""
     before = set(sms_cost(text).non_gsm)
     after = set(sms_cost(normalize_for_sms(text)).non_gsm)
     assert after <= before
@@ -92,6 +98,7 @@ def test_normalizing_never_adds_non_gsm_characters(text: str) -> None:
 
 @given(texts)
 def test_link_tokens_refuse_anything_not_ours(token: str) -> None:
+    """No arbitrary string passes as a signed link."""
     try:
         read_link_token("k", "pay", token, datetime(2026, 1, 1, tzinfo=UTC))
     except (LinkInvalid, LinkExpired):
@@ -101,12 +108,14 @@ def test_link_tokens_refuse_anything_not_ours(token: str) -> None:
 
 @given(texts, st.sampled_from(list(shipped_locales())))
 def test_faq_matching_is_total(text: str, locale: str) -> None:
+    """Any question in any locale gets a scored match or none, never an error."""
     match = library.book(locale).match(text)
     assert match is None or 0 < match.score <= 100
 
 
 @given(texts, st.sampled_from(list(Channel)), st.sampled_from(list(shipped_locales())))
 def test_rendering_any_answer_text(text: str, channel: Channel, locale: str) -> None:
+    """Any answer text renders on both channels in every locale and is in the message."""
     rendered = renderer.render(Say("faq.answer", {"answer": text, "title": "t"}), channel, locale)
     expected = normalize_for_sms(text) if channel is Channel.SMS else text
     assert expected.strip() == "" or expected.strip().splitlines()[0].rstrip() in rendered.body
