@@ -54,6 +54,9 @@ class Result:
 
 
 def number(conversation: int, offset: int) -> str:
+    """A valid US number per conversation; offsets keep separate runs apart (7 digits)."""
+    if offset + conversation >= 10**7:
+        raise ValueError("conversation numbers must stay within 7 digits")
     return f"+1415{offset + conversation:07d}"
 
 
