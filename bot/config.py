@@ -134,7 +134,9 @@ class ConfigCache:
 
     def current(self, session: Session) -> BotConfig:
         """The up-to-date snapshot (one small query when nothing changed)."""
-        version = session.scalar(select(func.max(ConfigEntry.version))) or 0
+        # Core, not ORM: this runs once per batch and must not trigger an autoflush.
+        version = session.connection().execute(
+            select(func.max(ConfigEntry.version))).scalar() or 0
         if self._config is None or self._config.version != version:
             self._config = load_config(session)
         return self._config

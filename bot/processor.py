@@ -163,4 +163,4 @@ class TurnProcessor:
             InboundMessage.__table__.c.provider_id, InboundMessage.__table__.c.id)  # type: ignore[attr-defined]
         # One statement for the batch; a duplicate (a retry, or a repeat inside the batch) is
         # simply absent from what comes back.
-        return {provider_id: row_id for provider_id, row_id in session.execute(statement, rows)}
+        return dict(session.connection().execute(statement, rows).all())
