@@ -16,7 +16,9 @@ from bot.engine import ConversationEngine
 from bot.faq import FaqLibrary
 from bot.i18n import shipped_locales
 from bot.metrics import Metrics
+from bot.outbound_gate import OutboundGate
 from bot.outbox import SendOutcome
+from bot.pacing import Pacer, sender_types
 from bot.pipeline import InboundPipeline
 from bot.processor import Batch, TurnProcessor
 from bot.render import Renderer
@@ -106,7 +108,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
         for outcome in outcomes:
             metrics.outbound.labels(str(outcome.result)).inc()
 
-    sender = OutboxSender(store, transport, clock, on_sent=count_sent,
+    pacer = Pacer(sender_types(settings.twilio_sms_from, settings.twilio_messaging_service_sid))
+    sender = OutboxSender(store, transport, clock, gate=OutboundGate(renderer), config=config,
+                          pacer=pacer, on_sent=count_sent,
                           lease=timedelta(seconds=settings.send_lease_seconds))
 
     def committed(batch: Batch) -> None:
