@@ -12,6 +12,7 @@ from bot.channels.transport import Transport
 from bot.channels.twilio_rest import TwilioTransport
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigCache
+from bot.consent import consent_page_link
 from bot.engine import ConversationEngine
 from bot.faq import FaqLibrary
 from bot.i18n import shipped_locales
@@ -97,7 +98,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     store = Store(settings.database_url)
     renderer = Renderer(locales, settings.default_locale, brand=settings.brand_name)
     faq = FaqLibrary(locales, settings.default_locale)
-    engine = ConversationEngine(FLOWS, sms_own_keyword_replies=settings.sms_own_keyword_replies)
+    engine = ConversationEngine(
+        FLOWS, sms_own_keyword_replies=settings.sms_own_keyword_replies,
+        consent_link=lambda contact, now: consent_page_link(
+            settings.public_base_url, settings.secret_key, contact.id, now))
     config = ConfigCache()
     processor = TurnProcessor(engine, renderer, faq, settings.default_locale, config)
     metrics = Metrics()

@@ -136,7 +136,7 @@ class ConsentEvent(SQLModel, table=True):
     contact_id: int = Field(foreign_key="contact.id", index=True)
     channel: str = Field(max_length=16)
     action: str = Field(max_length=16, description="opt_in | opt_out")
-    source: str = Field(max_length=16, description="keyword | checkout | agent | api | carrier")
+    source: str = Field(max_length=16, description="keyword | message | checkout | agent | api | carrier")
     text: str | None = Field(default=None, sa_column=Column(String(500)))
     provider_id: str | None = Field(default=None, max_length=64)
     at: datetime = _utc(nullable=False)
