@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from bot.config import BotConfig
@@ -26,7 +26,7 @@ from bot.render import Renderer, RenderError
 from bot.state_limits import CAP_PERIOD, restricted_state
 from bot.store.contacts import load_contacts
 from bot.store.database import lock_conversations
-from bot.store.models import Contact, OutboxMessage
+from bot.store.models import ConsentEvent, Contact, OutboxMessage
 from bot.whatsapp_templates import WhatsAppTemplates
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
@@ -112,15 +112,18 @@ def _recent_sends(session: Session, drafts: list[Draft],
 
 
 def _other_channels(session: Session, drafts: list[Draft]) -> dict[str | None, list[Contact]]:
-    """The consented SMS contacts of these drafts' customers."""
+    """The consented SMS contacts of these drafts' customers: not opted out, and either opted in
+    (the ledger says so) or in conversation with us (they have written to us)."""
     customers = {d.contact.customer_id for d in drafts}
     if not customers:
         return {}
+    opted_in = exists().where(ConsentEvent.contact_id == Contact.id, ConsentEvent.action == "opt_in")
     found: dict[str | None, list[Contact]] = defaultdict(list)
     for contact in session.scalars(
             select(Contact).where(Contact.customer_id.in_(customers),
-                                  Contact.channel == Channel.SMS,
-                                  Contact.opted_out.is_(False)).order_by(Contact.id)):
+                                  Contact.channel == Channel.SMS, Contact.opted_out.is_(False),
+                                  or_(Contact.last_inbound_at.is_not(None), opted_in))
+            .order_by(Contact.id)):
         found[contact.customer_id].append(contact)
     return found
 

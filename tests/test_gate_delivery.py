@@ -10,6 +10,7 @@ from sqlalchemy import select
 from statemachine import State
 
 from bot.config import save_section
+from bot.consent import ConsentChange, record_consent
 from bot.messages import Choice
 from bot.store.contacts import load_contacts
 from bot.store.models import ConsentEvent, Contact, OutboxMessage
@@ -240,6 +241,31 @@ async def test_whatsapp_outside_the_window_without_fallback_is_held(make_bot, da
     assert double.messages == []
     row = (await _rows(services))[-1]
     assert row.status == "held" and "24-hour window" in row.status_reason
+
+
+async def test_sms_number_never_consented_is_no_fallback(make_bot, database_url, twilio, clock):
+    """A customer's SMS number that never wrote to us nor opted in is not used as a fallback;
+    once the ledger holds its opt-in, it is."""
+    double, base = twilio
+    bot, services = await _bot(make_bot, database_url, base, clock)
+    clock.set(ny(12, 12))
+    await bot.message(f"whatsapp:{NEW_YORK}", "hi")
+    await services.sender.drain()
+    now = clock.now()
+    await services.store.write(lambda s: load_contacts(s, {("sms", NEW_YORK)}, now))
+    await _update_contacts(services, customer_id="cus_1")
+    clock.set(ny(14, 12))
+    await _notify(services, "whatsapp", NEW_YORK, "notice:1")
+    assert (await _rows(services))[-1].status == "held"
+
+    def opt_in(session):
+        contact = session.scalars(select(Contact).where(Contact.channel == "sms")).one()
+        record_consent(session, contact, ConsentChange("opt_in", "checkout"), clock.now())
+
+    await services.store.write(opt_in)
+    await _notify(services, "whatsapp", NEW_YORK, "notice:2")
+    await services.sender.drain()
+    assert [m.to for m in double.messages[1:]] == [NEW_YORK]
 
 
 async def test_window_closing_while_deferred_is_caught_at_send_time(make_bot, database_url,
