@@ -54,7 +54,7 @@ class ConversationEngine:
             if keyword is not None and self._handle_keyword(turn, keyword):
                 return f"keyword:{keyword}"
             if keyword is None and is_revocation(inbound.text):
-                self._revoke(turn)
+                self._revoke(turn, inbound.text)
                 return "revoked"
             if self.consent_link is not None and asks_about_consent(inbound.text):
                 self._answer_consent_question(turn, self.consent_link)
@@ -89,10 +89,10 @@ class ConversationEngine:
         return True
 
     @staticmethod
-    def _revoke(turn: Turn) -> None:
-        """"Stop texting me" means STOP. Twilio only acts on the bare keywords, so on SMS too the
-        confirmation is ours to send."""
-        turn.record_consent("opt_out", "message", turn.inbound.text if turn.inbound else None)
+    def _revoke(turn: Turn, text: str) -> None:
+        """A plain "stop texting me" means STOP. Twilio only acts on the bare keywords, so on
+        SMS too the confirmation is ours to send."""
+        turn.record_consent("opt_out", "message", text)
         turn.confirm("common.opted_out")
 
     @staticmethod

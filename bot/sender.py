@@ -84,7 +84,8 @@ class OutboxSender:
                 waiters = {asyncio.ensure_future(self._wake.wait()),
                            asyncio.ensure_future(stop.wait())}
                 paced = self.pacer.seconds_until_next(self.clock.monotonic())
-                await asyncio.wait(waiters, timeout=min(self.poll_interval, paced or math.inf),
+                await asyncio.wait(waiters, timeout=min(self.poll_interval,
+                                                        math.inf if paced is None else paced),
                                    return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waiters:
                     waiter.cancel()
