@@ -1,34 +1,27 @@
 """Persist what turns produced: rendered, gated outbox rows, consent ledger rows and jobs.
 
 Rows from a whole batch of turns are written with one multi-row insert per table; a business
-key that already exists is skipped, so re-running a turn can never queue a message twice.
+key that already exists is skipped, so re-running a turn can never queue a message twice. The
+outbound gate (``bot.outbound_gate``) rules on every message before it is written.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bot import gate
+from bot.config import BotConfig
 from bot.consent import record_consent
 from bot.messages import Channel, Say
+from bot.outbound_gate import OutboundGate
+from bot.outbox_drafts import Draft, outbox_row
 from bot.render import Renderer
 from bot.store.inserts import insert_ignoring_duplicates
 from bot.store.models import Job, OutboxMessage
 from bot.turn import Turn
-
-_STATUS_FOR = {
-    gate.Action.SEND: "queued",
-    gate.Action.DEFER: "queued",
-    gate.Action.DROP: "dropped",
-    gate.Action.HOLD: "held",
-}
-
-
-def recipient_of(contact: Any) -> gate.Recipient:
-    """The gate's view of a contact."""
-    return gate.Recipient(contact.address, contact.opted_out, contact.last_inbound_at)
 
 
 class TurnWriter:
@@ -36,12 +29,16 @@ class TurnWriter:
 
     def __init__(self, renderer: Renderer) -> None:
         self.renderer = renderer
-        self.outbox: list[dict[str, Any]] = []
+        self.gate = OutboundGate(renderer)
+        self.drafts: list[Draft] = []
         self.consent: list[tuple[Any, Any, Any]] = []
         self.jobs: list[dict[str, Any]] = []
+        self._config: BotConfig | None = None
+        self._now: datetime | None = None
 
     def add(self, turn: Turn) -> None:
-        """Render and gate the turn's messages and stage every effect for writing."""
+        """Render the turn's messages and stage every effect for writing (the gate rules on the
+        messages when they are written)."""
         contact, conversation = turn.contact, turn.conversation
         channel = Channel(contact.channel)
         offered: list[dict[str, str]] | None = None
@@ -49,8 +46,12 @@ class TurnWriter:
             rendered = self.renderer.render(say, channel, turn.locale)
             if rendered.choices:
                 offered = [{"payload": c.payload, "title": c.title} for c in rendered.choices]
-            self.outbox.append(self._outbox_row(turn, index, say, rendered.body,
-                                                rendered.choices if rendered.buttons else ()))
+            row = outbox_row(business_key=self._business_key(turn, index, say), contact=contact,
+                             conversation_id=conversation.id, rendered=rendered, say=say,
+                             locale=turn.locale, kind=str(self._kind(turn, say)), now=turn.now,
+                             due_at=max(turn.now, say.not_before or turn.now),
+                             in_reply_to=turn.inbound_id)
+            self.drafts.append(Draft(row, contact, say, turn.locale))
         if turn.says:
             conversation.choices = offered or []
         conversation.updated_at = turn.now
@@ -60,56 +61,37 @@ class TurnWriter:
                 "kind": job.kind, "key": job.key, "payload": job.payload, "status": "pending",
                 "due_at": job.due_at, "attempts": 0, "created_at": turn.now,
             })
+        self._config, self._now = turn.config, turn.now
 
-    def _outbox_row(self, turn: Turn, index: int, say: Say, body: str,
-                    buttons: tuple[Any, ...]) -> dict[str, Any]:
-        contact = turn.contact
+    @staticmethod
+    def _kind(turn: Turn, say: Say) -> gate.Kind:
         if say.compliance:
-            kind = gate.Kind.COMPLIANCE
-        elif say.kind is not None:
-            kind = gate.Kind(say.kind)
-        elif turn.is_reply:
-            kind = gate.Kind.REPLY
-        else:
-            kind = gate.Kind.PROACTIVE
+            return gate.Kind.COMPLIANCE
+        if say.kind is not None:
+            return gate.Kind(say.kind)
+        return gate.Kind.REPLY if turn.is_reply else gate.Kind.PROACTIVE
+
+    @staticmethod
+    def _business_key(turn: Turn, index: int, say: Say) -> str:
         if say.business_key:
-            business_key = say.business_key
-        elif turn.inbound is not None:
-            business_key = f"reply:{turn.inbound.provider_id}:{index}"
-        else:
-            raise ValueError(f"proactive message {say.template!r} needs a business_key")
-        verdict = gate.decide(gate.Outgoing(Channel(contact.channel), kind),
-                              recipient_of(contact), turn.now)
-        due = verdict.until if verdict.action is gate.Action.DEFER else None
-        return {
-            "business_key": business_key,
-            "conversation_id": turn.conversation.id,
-            "contact_id": contact.id,
-            "channel": contact.channel,
-            "to_address": contact.address,
-            "body": body,
-            "choices": [{"payload": c.payload, "title": c.title} for c in buttons],
-            "kind": str(kind),
-            "subject": say.subject,
-            "template": say.template,
-            "in_reply_to": turn.inbound_id,
-            "status": _STATUS_FOR[verdict.action],
-            "status_reason": verdict.reason or None,
-            "due_at": due or say.not_before or turn.now,
-            "attempts": 0,
-            "created_at": turn.now,
-            "updated_at": turn.now,
-        }
+            return say.business_key
+        if turn.inbound is not None:
+            return f"reply:{turn.inbound.provider_id}:{index}"
+        raise ValueError(f"proactive message {say.template!r} needs a business_key")
 
     def flush(self, session: Session) -> int:
         """Write everything staged; returns how many outbox rows are ready to send."""
-        if self.outbox:
+        rows: list[dict[str, Any]] = []
+        if self.drafts:
+            assert self._config is not None and self._now is not None
+            derived = self.gate.check(session, self.drafts, self._now, self._config)
+            rows = [draft.row for draft in (*self.drafts, *derived)]
             session.execute(insert_ignoring_duplicates(session, OutboxMessage, ["business_key"]),
-                            self.outbox)
+                            rows)
         for contact, change, at in self.consent:
             record_consent(session, contact, change, at)
         if self.jobs:
             session.execute(insert_ignoring_duplicates(session, Job, ["key"]), self.jobs)
-        queued = sum(1 for row in self.outbox if row["status"] == "queued")
-        self.outbox, self.consent, self.jobs = [], [], []
+        queued = sum(1 for row in rows if row["status"] == "queued")
+        self.drafts, self.consent, self.jobs = [], [], []
         return queued

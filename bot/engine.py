@@ -1,24 +1,32 @@
 """The conversation engine: one customer message (or scheduled event) in, effects out.
 
-Order, per message: map a numbered/typed answer to its choice → compliance keywords (they
-pre-empt everything) → a person owns the conversation? stay silent → route to a flow and run it.
+Order, per message: map a numbered/typed answer to its choice → compliance keywords and
+plain-language revocation ("stop texting me") → "what did I agree to?" (they pre-empt
+everything) → a person owns the conversation? stay silent → route to a flow and run it.
 Everything here is synchronous and pure over the loaded rows; the caller persists the Turn.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from statemachine.exceptions import TransitionNotAllowed
 
-from bot.keywords import KeywordKind, classify_keyword, fold
+from bot.keywords import KeywordKind, asks_about_consent, classify_keyword, fold, is_revocation
 from bot.messages import Channel, Choice
 from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow, parse_payload
 
+if TYPE_CHECKING:
+    from bot.store.models import Contact
+
 log = logging.getLogger(__name__)
+
+ConsentLink = Callable[["Contact", datetime], tuple[str, datetime]]
+"""Makes a contact's no-login consent page link: (url, expires_at)."""
 
 DEFAULT_FLOW = "faq"
 
@@ -26,9 +34,11 @@ DEFAULT_FLOW = "faq"
 class ConversationEngine:
     """Routes each event of a conversation to the right flow and runs it."""
 
-    def __init__(self, flows: Sequence[type[Flow]], *, sms_own_keyword_replies: bool = False) -> None:
+    def __init__(self, flows: Sequence[type[Flow]], *, sms_own_keyword_replies: bool = False,
+                 consent_link: ConsentLink | None = None) -> None:
         self.flows: dict[str, type[Flow]] = {flow.flow_name: flow for flow in flows}
         self.sms_own_keyword_replies = sms_own_keyword_replies
+        self.consent_link = consent_link
 
     # -- inbound ------------------------------------------------------------------------------------
 
@@ -43,6 +53,12 @@ class ConversationEngine:
             keyword = classify_keyword(inbound.text)
             if keyword is not None and self._handle_keyword(turn, keyword):
                 return f"keyword:{keyword}"
+            if keyword is None and is_revocation(inbound.text):
+                self._revoke(turn, inbound.text)
+                return "revoked"
+            if self.consent_link is not None and asks_about_consent(inbound.text):
+                self._answer_consent_question(turn, self.consent_link)
+                return "consent"
 
         active = self.flows.get(conversation.flow or "")
         if active is not None and conversation.state in active.silences_bot:
@@ -71,6 +87,21 @@ class ConversationEngine:
         if own_reply:
             turn.say("common.help")
         return True
+
+    @staticmethod
+    def _revoke(turn: Turn, text: str) -> None:
+        """A plain "stop texting me" means STOP. Twilio only acts on the bare keywords, so on
+        SMS too the confirmation is ours to send."""
+        turn.record_consent("opt_out", "message", text)
+        turn.confirm("common.opted_out")
+
+    @staticmethod
+    def _answer_consent_question(turn: Turn, consent_link: ConsentLink) -> None:
+        """Summarize the contact's consent and link to their history and data (a no-login page).
+        It answers the customer's own question, so it reaches an opted-out contact too."""
+        link, until = consent_link(turn.contact, turn.now)
+        turn.confirm("consent.summary", subscribed=not turn.contact.opted_out, link=link,
+                     until=until)
 
     def _route(self, turn: Turn, payload: str | None,
                active: type[Flow] | None) -> tuple[str, str, dict[str, Any]]:

@@ -1,7 +1,17 @@
-"""The outbound gate: whether a message may go to a contact now, later, or not at all.
+"""The outbound gate: whether a message may go to a contact now, later, another way, or not at all.
 
-Pure functions of (message, recipient, now). Every sender — bot reply, dunning step, agent
-reply, survey — passes here when the message is enqueued and again just before it is sent.
+Pure functions of (message, recipient facts, now, policy). Every sender — bot reply, dunning
+step, agent reply, survey — passes here when the message is enqueued and again just before it
+is sent (``bot.outbound_gate`` gathers the facts from the database for both). Rules, in order;
+the first that does not simply allow the message decides:
+
+1. consent — nothing but a keyword confirmation goes to an opted-out contact (DROP);
+2. quiet hours — proactive messages only inside the window in every zone the recipient may be in;
+   Florida, Oklahoma and Maryland numbers also 08:00–20:00 and at most 3 per 24 h on one subject
+   (DEFER to the next moment all of that allows; HOLD if no such moment exists);
+3. WhatsApp window — free-form text only within 24 h of the customer's last message (or until
+   Twilio refuses it with 63016); outside it the approved template (SEND ``as_template``), else
+   another consented channel of the same customer (REROUTE), else HOLD for a person.
 """
 
 from __future__ import annotations
@@ -11,6 +21,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.messages import Channel
+from bot.quiet_hours import DEFAULT_WINDOW, Window, next_opening, recipient_zones
+from bot.state_limits import STATE_WINDOW, SUBJECT_CAP, cap_release, restricted_state
 
 WHATSAPP_WINDOW = timedelta(hours=24)
 
@@ -33,6 +45,8 @@ class Action(StrEnum):
     DEFER = "defer"
     DROP = "drop"
     HOLD = "hold"
+    REROUTE = "reroute"
+    """Send it to the customer's other consented channel instead (``Verdict.reroute_to``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +56,11 @@ class Verdict:
     action: Action
     reason: str = ""
     until: datetime | None = None
+    """DEFER: when to try again."""
+    as_template: bool = False
+    """SEND: as the approved WhatsApp template, because free-form text would be refused."""
+    reroute_to: int | None = None
+    """REROUTE: the contact id of the other channel."""
 
     @classmethod
     def send(cls) -> Verdict:
@@ -55,7 +74,11 @@ class Outgoing:
     channel: Channel
     kind: Kind
     is_template: bool = False
-    """Sent as an approved WhatsApp template (ContentSid), allowed outside the 24 h window."""
+    """Already carries an approved WhatsApp template (ContentSid), allowed outside the window."""
+    has_template: bool = False
+    """An approved template is mapped for this message and locale (the first fallback)."""
+    refused_free_form: bool = False
+    """Twilio refused this very message with 63016: the window is closed whatever we recorded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,29 +88,91 @@ class Recipient:
     address: str
     opted_out: bool
     last_inbound_at: datetime | None
+    timezone: str | None = None
+    """The contact's own IANA zone, when known."""
+    recent_on_subject: tuple[datetime, ...] = ()
+    """Proactive sends on this message's subject to this number in the last 24 hours."""
+    alternatives: tuple[int, ...] = ()
+    """Contact ids of the same customer's consented SMS numbers (the WhatsApp fallback)."""
 
 
-def decide(message: Outgoing, recipient: Recipient, now: datetime) -> Verdict:
-    """Apply every rule in order; the first that refuses decides."""
-    for rule in (consent_rule, whatsapp_window_rule):
-        verdict = rule(message, recipient, now)
-        if verdict.action is not Action.SEND:
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The operators' settings the rules read."""
+
+    window: Window = DEFAULT_WINDOW
+    fallback_timezone: str = "UTC"
+
+
+DEFAULT_POLICY = Policy()
+
+
+def decide(message: Outgoing, recipient: Recipient, now: datetime,
+           policy: Policy = DEFAULT_POLICY) -> Verdict:
+    """Apply every rule in order; the first that does not simply allow the message decides."""
+    for rule in (consent_rule, quiet_hours_rule, whatsapp_window_rule):
+        verdict = rule(message, recipient, now, policy)
+        if verdict.action is not Action.SEND or verdict.as_template:
             return verdict
     return Verdict.send()
 
 
-def consent_rule(message: Outgoing, recipient: Recipient, now: datetime) -> Verdict:
+def consent_rule(message: Outgoing, recipient: Recipient, now: datetime,
+                 policy: Policy = DEFAULT_POLICY) -> Verdict:
     """Nothing goes to an opted-out contact, except the confirmation of the opt-out itself."""
     if recipient.opted_out and message.kind is not Kind.COMPLIANCE:
         return Verdict(Action.DROP, f"contact opted out of {message.channel}")
     return Verdict.send()
 
 
-def whatsapp_window_rule(message: Outgoing, recipient: Recipient, now: datetime) -> Verdict:
-    """WhatsApp free-form text only within 24 h of the customer's last message."""
-    if message.channel is not Channel.WHATSAPP or message.is_template:
+def quiet_hours_rule(message: Outgoing, recipient: Recipient, now: datetime,
+                     policy: Policy = DEFAULT_POLICY) -> Verdict:
+    """Proactive messages wait for the window (and, in FL/OK/MD, for the subject cap); a reply
+    to the customer's own message or a keyword confirmation never waits."""
+    if message.kind is not Kind.PROACTIVE:
         return Verdict.send()
-    last = recipient.last_inbound_at
-    if last is not None and now - last < WHATSAPP_WINDOW:
+    zones = recipient_zones(recipient.timezone, recipient.address, policy.fallback_timezone)
+    window: Window | None = policy.window
+    earliest = now
+    state = restricted_state(recipient.address)
+    if state is not None:
+        # The state's hours bind wherever the person is; their number's zones count too.
+        zones = tuple(dict.fromkeys(zones + recipient_zones(None, recipient.address,
+                                                            policy.fallback_timezone)))
+        window = policy.window.narrowed_to(STATE_WINDOW)
+        earliest = max(now, cap_release(recipient.recent_on_subject, now) or now)
+    opening = next_opening(zones, earliest, window) if window is not None else None
+    if opening is None:
+        return Verdict(Action.HOLD, f"no time is inside {policy.window} in every possible zone "
+                                    f"({', '.join(zones)}); set the contact's timezone")
+    if opening <= now:
         return Verdict.send()
-    return Verdict(Action.HOLD, "outside the WhatsApp 24-hour window and no approved template")
+    if earliest > now:
+        reason = f"{state} limit: {SUBJECT_CAP} messages on one subject per 24 hours"
+    else:
+        reason = f"quiet hours: outside {window} in {', '.join(zones)}"
+    return Verdict(Action.DEFER, reason, until=opening)
+
+
+def window_open(last_inbound_at: datetime | None, now: datetime) -> bool:
+    """Whether WhatsApp's 24-hour customer service window is open."""
+    return last_inbound_at is not None and now - last_inbound_at < WHATSAPP_WINDOW
+
+
+def whatsapp_window_rule(message: Outgoing, recipient: Recipient, now: datetime,
+                         policy: Policy = DEFAULT_POLICY) -> Verdict:
+    """WhatsApp free-form text only within 24 h of the customer's last message; outside it the
+    approved template, else the customer's other consented channel, else hold for a person."""
+    if message.channel is not Channel.WHATSAPP:
+        return Verdict.send()
+    if not message.refused_free_form and (
+            message.is_template or window_open(recipient.last_inbound_at, now)):
+        return Verdict.send()
+    if message.has_template and not message.is_template:
+        return Verdict(Action.SEND, "outside the WhatsApp 24-hour window: approved template",
+                       as_template=True)
+    if recipient.alternatives:
+        return Verdict(Action.REROUTE, "outside the WhatsApp 24-hour window: sent by SMS instead",
+                       reroute_to=recipient.alternatives[0])
+    return Verdict(Action.HOLD, "outside the WhatsApp 24-hour window, no approved template and "
+                                "no other consented channel")

@@ -25,20 +25,73 @@ KEYWORDS: dict[KeywordKind, dict[str, frozenset[str]]] = {
     KeywordKind.OPT_OUT: {
         "en": frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
                          "OPTOUT"}),
-        "es": frozenset({"PARAR", "ALTO", "BAJA", "DETENER", "CANCELAR", "DESUSCRIBIR"}),
-        "pt_BR": frozenset({"PARAR", "SAIR", "CANCELAR", "DESCADASTRAR", "DESINSCREVER"}),
+        "es": frozenset({"PARAR", "ALTO", "BAJA", "DETENER", "CANCELAR", "DESUSCRIBIR",
+                         "DESUSCRIBIRME"}),
+        "pt_BR": frozenset({"PARAR", "PARE", "SAIR", "CANCELAR", "DESCADASTRAR", "DESINSCREVER"}),
     },
     KeywordKind.OPT_IN: {
         "en": frozenset({"START", "YES", "UNSTOP"}),
-        "es": frozenset({"COMENZAR", "SI", "ALTA", "REANUDAR"}),
-        "pt_BR": frozenset({"INICIAR", "SIM", "VOLTAR", "RETOMAR"}),
+        "es": frozenset({"COMENZAR", "EMPEZAR", "SI", "ALTA", "REANUDAR"}),
+        "pt_BR": frozenset({"INICIAR", "COMECAR", "SIM", "VOLTAR", "RETOMAR"}),
     },
     KeywordKind.HELP: {
         "en": frozenset({"HELP", "INFO"}),
-        "es": frozenset({"AYUDA"}),
-        "pt_BR": frozenset({"AJUDA"}),
+        "es": frozenset({"AYUDA", "INFORMACION"}),
+        "pt_BR": frozenset({"AJUDA", "INFORMACAO"}),
     },
 }
+
+# Plain-language revocation, honoured like STOP wherever it appears in a message (folded form).
+REVOCATION_PHRASES: dict[str, tuple[str, ...]] = {
+    "en": ("STOP TEXTING ME", "STOP MESSAGING ME", "STOP SENDING ME", "STOP CONTACTING ME",
+           "NO MORE MESSAGES", "NO MORE TEXTS", "DONT TEXT ME", "DO NOT TEXT ME",
+           "DONT MESSAGE ME", "DO NOT MESSAGE ME", "UNSUBSCRIBE ME", "TAKE ME OFF YOUR LIST",
+           "REMOVE ME FROM YOUR LIST", "OPT ME OUT"),
+    "es": ("DEJA DE ESCRIBIRME", "DEJEN DE ESCRIBIRME", "DEJA DE ENVIARME", "DEJEN DE ENVIARME",
+           "DEJA DE MANDARME", "DEJEN DE MANDARME", "NO MAS MENSAJES", "NO ME ESCRIBAN MAS",
+           "NO ME ESCRIBAS MAS", "NO ME ENVIEN MAS", "NO QUIERO RECIBIR MAS MENSAJES",
+           "NO QUIERO MAS MENSAJES", "DARME DE BAJA", "DAME DE BAJA", "DENME DE BAJA"),
+    "pt_BR": ("PARE DE ME MANDAR", "PAREM DE ME MANDAR", "PARE DE ME ENVIAR", "PAREM DE ME ENVIAR",
+              "PARE DE MANDAR MENSAGENS", "PAREM DE MANDAR MENSAGENS", "NAO QUERO MAIS MENSAGENS",
+              "NAO QUERO RECEBER MAIS MENSAGENS", "CHEGA DE MENSAGENS", "NAO ME MANDE MAIS",
+              "NAO ME MANDEM MAIS", "NAO ME ENVIE MAIS", "NAO ME ENVIEM MAIS", "ME DESCADASTRE",
+              "QUERO ME DESCADASTRAR"),
+}
+
+# "What did I agree to?" — the customer asks what consent we hold and what we keep about them.
+CONSENT_QUESTIONS: dict[str, tuple[str, ...]] = {
+    "en": ("WHAT DID I AGREE TO", "WHAT HAVE I AGREED TO", "WHAT DID I CONSENT TO",
+           "WHAT HAVE I CONSENTED TO", "MY CONSENT", "WHAT DATA DO YOU HAVE", "MY DATA",
+           "WHAT DO YOU KNOW ABOUT ME"),
+    "es": ("QUE ACEPTE", "A QUE ACEPTE", "QUE AUTORICE", "A QUE DI MI CONSENTIMIENTO",
+           "MI CONSENTIMIENTO", "MIS DATOS", "QUE DATOS TIENEN", "QUE SABEN DE MI"),
+    "pt_BR": ("COM O QUE EU CONCORDEI", "COM O QUE CONCORDEI", "O QUE EU ACEITEI", "O QUE ACEITEI",
+              "O QUE EU AUTORIZEI", "MEU CONSENTIMENTO", "MEUS DADOS", "QUE DADOS VOCES TEM"),
+}
+
+# Words no message may ask a customer to reply with: each opts the customer out, so a customer
+# told to reply CANCEL to end a subscription would silently stop all messages instead.
+FORBIDDEN_REPLY_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset({"CANCEL", "STOP", "END", "QUIT"}),
+    "es": frozenset({"CANCELAR", "PARAR", "DETENER"}),
+    "pt_BR": frozenset({"CANCELAR", "PARAR", "PARE"}),
+}
+# Verbs that ask for a reply ("Reply STOP", "Responde CANCELAR", "Envie SAIR"), and the words
+# that may stand between the verb and the keyword ("reply with the word STOP").
+_REPLY_VERBS = frozenset({
+    "REPLY", "RESPOND", "ANSWER", "RESPONDE", "RESPONDA", "RESPONDAN", "RESPONDER", "CONTESTA",
+    "CONTESTE", "CONTESTAR",
+})
+_SEND_VERBS = frozenset({
+    "TEXT", "SEND", "TYPE", "WRITE", "MESSAGE", "ENVIA", "ENVIE", "ENVIEN", "ENVIAR", "ESCRIBE",
+    "ESCRIBA", "ESCRIBIR", "MANDA", "MANDE", "MANDAR", "ESCREVA", "ESCREVER", "DIGITE", "DIGITAR",
+})
+_QUOTES = frozenset("'\"‘’“”«")
+_REPLY_FILLERS = frozenset({
+    "WITH", "BACK", "US", "THE", "WORD", "KEYWORD", "JUST", "CON", "LA", "PALABRA", "COM", "A",
+    "PALAVRA", "NOS", "SOLO", "APENAS",
+})
+_ALTERNATIVES = frozenset({"OR", "O", "OU"})
 
 _LOOKUP: dict[str, KeywordKind] = {
     word: kind for kind, by_locale in KEYWORDS.items() for words in by_locale.values()
@@ -62,6 +115,58 @@ def classify_keyword(text: str) -> KeywordKind | None:
     return _LOOKUP.get(folded)
 
 
+def _contains_phrase(text: str, phrases: dict[str, tuple[str, ...]]) -> bool:
+    # "don't" and "don’t" fold to DONT, not DON T.
+    padded = " " + fold(text.replace("'", "").replace("\u2019", "")) + " "
+    return any(f" {phrase} " in padded for by_locale in phrases.values() for phrase in by_locale)
+
+
+def is_revocation(text: str) -> bool:
+    """Whether the message withdraws consent in plain words ("stop texting me", "no más
+    mensajes", "não quero mais mensagens"), in any shipped language."""
+    return _contains_phrase(text, REVOCATION_PHRASES)
+
+
+def asks_about_consent(text: str) -> bool:
+    """Whether the message asks what the customer agreed to or what we keep about them."""
+    return _contains_phrase(text, CONSENT_QUESTIONS)
+
+
 def forbidden_reply_words() -> frozenset[str]:
     """Words no message may ask a customer to reply with, because they opt the customer out."""
-    return frozenset({"CANCEL", "STOP", "END", "QUIT"})
+    return frozenset().union(*FORBIDDEN_REPLY_WORDS.values())
+
+
+def forbidden_reply_instructions(text: str) -> list[str]:
+    """Every place ``text`` asks the customer to reply with an opt-out word (CANCEL, STOP, END,
+    QUIT and their localized twins), e.g. ``["Reply CANCEL"]``; empty when there is none.
+
+    A keyword counts when it follows a reply verb, possibly after a few filler words ("reply
+    with the word STOP") or as an alternative ("reply YES or STOP"). After a verb that also has
+    a plain meaning ("send", "text", "envie") it counts only when written as a keyword — in
+    capitals or in quotes — so "we send end-of-month statements" is prose. Template text is
+    jinja: ``{{ … }}`` and ``{% … %}`` parts are ignored.
+    """
+    plain = re.sub(r"{[{%#].*?[}%#]}", " ", text, flags=re.DOTALL)
+    matches = list(re.finditer(r"[^\W_]+", plain))
+    folded = [fold(match.group()) for match in matches]
+    forbidden = forbidden_reply_words()
+    findings = []
+    for start, verb in enumerate(folded):
+        if verb not in _REPLY_VERBS and verb not in _SEND_VERBS:
+            continue
+        index = start + 1
+        while index < len(folded) and folded[index] in _REPLY_FILLERS:
+            index += 1
+        while index < len(folded):
+            word = matches[index]
+            as_keyword = (verb in _REPLY_VERBS or word.group().isupper()
+                          or plain[word.start() - 1:word.start()] in _QUOTES)
+            if folded[index] in forbidden and as_keyword:
+                findings.append(plain[matches[start].start():word.end()])
+                break
+            if index + 1 < len(folded) and folded[index + 1] in _ALTERNATIVES:
+                index += 2  # "YES or STOP": look at the alternative too
+                continue
+            break
+    return findings

@@ -7,7 +7,7 @@ out before sending again. Together with the unique business key, nothing is sent
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -15,12 +15,15 @@ from enum import StrEnum
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from bot import gate
 from bot.channels.transport import OutgoingMessage
+from bot.config import BotConfig, load_config
 from bot.consent import ConsentChange, record_consent
-from bot.effects import recipient_of
+from bot.gate import Action
 from bot.messages import Channel, Choice
+from bot.outbound_gate import OutboundGate
+from bot.outbox_drafts import Draft, say_from
 from bot.status import advances, our_status
+from bot.store.inserts import insert_ignoring_duplicates
 from bot.store.models import Contact, DeliveryReport, OutboxMessage
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
@@ -43,7 +46,6 @@ class Result(StrEnum):
     SENT = "sent"
     RETRY = "retry"
     FAILED = "failed"
-    HELD = "held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,43 +62,53 @@ class SendOutcome:
     opted_out_contact: int | None = None
 
 
-def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> list[Claim]:
-    """Claim up to ``limit`` due rows (and rows whose lease ran out), gating each again."""
-    columns = (OUTBOX.c.id, OUTBOX.c.contact_id, OUTBOX.c.channel, OUTBOX.c.to_address,
-               OUTBOX.c.body, OUTBOX.c.choices, OUTBOX.c.content_sid, OUTBOX.c.content_variables,
-               OUTBOX.c.kind, OUTBOX.c.attempts, OUTBOX.c.status, OUTBOX.c.attempt_started_at)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    due = (select(*columns).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now)
-           .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit))
-    stale = (select(*columns).where(OUTBOX.c.status == "sending", OUTBOX.c.lease_until < now)
-             .order_by(OUTBOX.c.id).limit(limit))
-    if postgres:
-        due = due.with_for_update(skip_locked=True)
-        stale = stale.with_for_update(skip_locked=True)
-    rows = list(session.execute(stale).all()) + list(session.execute(due).all())
+CLAIM_COLUMNS = ("id", "business_key", "conversation_id", "contact_id", "channel", "to_address",
+                 "body", "choices", "content_sid", "content_variables", "kind", "subject",
+                 "template", "render_args", "attempts", "status", "attempt_started_at",
+                 "error_code", "due_at")
+
+
+def claim_due(session: Session, now: datetime, limit: int, lease: timedelta, *,
+              gate: OutboundGate, config: BotConfig | None = None,
+              per_channel: Mapping[str, int] | None = None) -> list[Claim]:
+    """Claim up to ``limit`` due rows (and rows whose lease ran out), gating each again.
+
+    ``per_channel`` caps how many rows of each channel are claimed (the sender's pacing); a
+    channel it leaves out is not claimed at all.
+    """
+    config = config or load_config(session)
+    if per_channel is None:
+        rows = _due_rows(session, now, limit, None)
+    else:
+        rows = [row for channel, allowed in per_channel.items() if allowed > 0
+                for row in _due_rows(session, now, min(limit, allowed), channel)]
     if not rows:
         return []
     contacts = {c.id: c for c in session.scalars(
-        select(Contact).where(Contact.id.in_({row.contact_id for row in rows})))}
+        select(Contact).where(Contact.id.in_({row["contact_id"] for row in rows})))}
+    drafts = []
+    for row in sorted(rows, key=lambda r: r["id"]):
+        say, locale = say_from(row["render_args"])
+        drafts.append(Draft(row, contacts[row["contact_id"]], say, locale))
+    replacements = gate.check(session, drafts, now, config)
     claims: list[Claim] = []
     verdicts: list[dict[str, object]] = []
-    for row in sorted(rows, key=lambda r: r.id):
-        channel = Channel(row.channel)
-        verdict = gate.decide(
-            gate.Outgoing(channel, gate.Kind(row.kind), is_template=row.content_sid is not None),
-            recipient_of(contacts[row.contact_id]), now)
-        if verdict.action is not gate.Action.SEND:
-            verdicts.append(_verdict_update(row.id, verdict, now))
-            continue
-        # A row still "sending" after its lease, or queued again after an unanswered attempt,
-        # may already be with the provider.
-        ambiguous = row.attempt_started_at
-        claims.append(Claim(
-            message=OutgoingMessage(
-                outbox_id=row.id, channel=channel, to=row.to_address, body=row.body,
-                buttons=tuple(Choice(c["payload"], c["title"]) for c in row.choices),
-                content_sid=row.content_sid, content_variables=row.content_variables),
-            contact_id=row.contact_id, attempts=row.attempts + 1, ambiguous_since=ambiguous))
+    for draft in drafts:
+        row = draft.row
+        if _sendable(draft):
+            claims.append(_claim(row))
+        else:
+            verdicts.append({"oid": row["id"], "s": row["status"], "r": row["status_reason"],
+                             "d": max(row["due_at"], now)})
+    if replacements:
+        # The fallback's rows go out in this same pass when the gate lets them.
+        inserted = dict(session.execute(
+            insert_ignoring_duplicates(session, OutboxMessage, ["business_key"]).returning(
+                OUTBOX.c.business_key, OUTBOX.c.id),
+            [draft.row for draft in replacements]).all())
+        for draft in replacements:
+            if draft.row["business_key"] in inserted and _sendable(draft):
+                claims.append(_claim({**draft.row, "id": inserted[draft.row["business_key"]]}))
     if verdicts:
         session.connection().execute(
             update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")).values(
@@ -107,17 +119,45 @@ def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> 
         session.connection().execute(
             update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")).values(
                 status="sending", lease_until=now + lease, attempts=bindparam("n"),
-                attempt_started_at=bindparam("started"), updated_at=now),
-            [{"oid": c.message.outbox_id, "n": c.attempts,
-              "started": c.ambiguous_since or now} for c in claims])
+                attempt_started_at=bindparam("started"), content_sid=bindparam("sid"),
+                content_variables=bindparam("cv"), updated_at=now),
+            [{"oid": c.message.outbox_id, "n": c.attempts, "started": c.ambiguous_since or now,
+              "sid": c.message.content_sid, "cv": c.message.content_variables} for c in claims])
     return claims
 
 
-def _verdict_update(outbox_id: int, verdict: gate.Verdict, now: datetime) -> dict[str, object]:
-    status = {gate.Action.DEFER: "queued", gate.Action.DROP: "dropped",
-              gate.Action.HOLD: "held"}[verdict.action]
-    return {"oid": outbox_id, "s": status, "r": verdict.reason,
-            "d": verdict.until if verdict.until else now}
+def _sendable(draft: Draft) -> bool:
+    return draft.verdict is not None and draft.verdict.action is Action.SEND
+
+
+def _claim(row: dict) -> Claim:
+    # A row still "sending" after its lease, or queued again after an unanswered attempt,
+    # may already be with the provider.
+    return Claim(
+        message=OutgoingMessage(
+            outbox_id=row["id"], channel=Channel(row["channel"]), to=row["to_address"],
+            body=row["body"], buttons=tuple(Choice(c["payload"], c["title"]) for c in row["choices"]),
+            content_sid=row["content_sid"], content_variables=row["content_variables"]),
+        contact_id=row["contact_id"], attempts=row.get("attempts", 0) + 1,
+        ambiguous_since=row.get("attempt_started_at"))
+
+
+def _due_rows(session: Session, now: datetime, limit: int,
+              channel: str | None) -> list[dict[str, object]]:
+    """Rows whose lease ran out, then due queued rows (of one channel, when given)."""
+    columns = [OUTBOX.c[name] for name in CLAIM_COLUMNS]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    due = (select(*columns).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now)
+           .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit))
+    stale = (select(*columns).where(OUTBOX.c.status == "sending", OUTBOX.c.lease_until < now)
+             .order_by(OUTBOX.c.id).limit(limit))
+    if channel is not None:
+        due, stale = due.where(OUTBOX.c.channel == channel), stale.where(OUTBOX.c.channel == channel)
+    if postgres:
+        due = due.with_for_update(skip_locked=True)
+        stale = stale.with_for_update(skip_locked=True)
+    rows = list(session.execute(stale).mappings()) + list(session.execute(due).mappings())
+    return [dict(row) for row in rows[:limit]]
 
 
 def record_outcomes(session: Session, outcomes: Sequence[SendOutcome], now: datetime) -> None:
@@ -140,7 +180,7 @@ def record_outcomes(session: Session, outcomes: Sequence[SendOutcome], now: date
                 lease_until=None, updated_at=now),
             [{"oid": o.outbox_id, "due": o.retry_at, "r": o.reason, "code": o.error_code,
               "amb": o.ambiguous_since} for o in retry])
-    final = [o for o in outcomes if o.result in (Result.FAILED, Result.HELD)]
+    final = [o for o in outcomes if o.result is Result.FAILED]
     if final:
         conn.execute(
             update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")).values(

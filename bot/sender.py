@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.channels.transport import FailureKind, SendFailure, Transport
 from bot.clock import Clock
+from bot.config import ConfigCache
 from bot.logs import mask_address
+from bot.outbound_gate import WINDOW_CLOSED_CODE, OutboundGate
 from bot.outbox import Claim, Result, SendOutcome, claim_due, record_outcomes
+from bot.pacing import Pacer, PacingConfig
 from bot.store.database import Store
 from bot.store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
 OPTED_OUT_CODE = 21610
-WINDOW_CLOSED_CODE = 63016
 
 
 def backoff_delay(attempt: int, rng: Callable[[], float], *, base: float = 2.0,
@@ -41,14 +46,18 @@ def backoff_delay(attempt: int, rng: Callable[[], float], *, base: float = 2.0,
 class OutboxSender:
     """Sends what the outbox holds."""
 
-    def __init__(self, store: Store, transport: Transport, clock: Clock, *,
-                 batch_size: int = 200, concurrency: int = 64,
+    def __init__(self, store: Store, transport: Transport, clock: Clock, *, gate: OutboundGate,
+                 config: ConfigCache, pacer: Pacer | None = None, batch_size: int = 200,
+                 concurrency: int = 64,
                  lease: timedelta = timedelta(seconds=60), poll_interval: float = 0.5,
                  max_attempts: int = 8, rng: Callable[[], float] = random.random,
                  on_sent: Callable[[list[SendOutcome]], None] | None = None) -> None:
         self.store = store
         self.transport = transport
         self.clock = clock
+        self.gate = gate
+        self.config = config
+        self.pacer = pacer or Pacer({})
         self.batch_size = batch_size
         self.concurrency = asyncio.Semaphore(concurrency)
         self.lease = lease
@@ -74,16 +83,16 @@ class OutboxSender:
                 self._wake.clear()
                 waiters = {asyncio.ensure_future(self._wake.wait()),
                            asyncio.ensure_future(stop.wait())}
-                await asyncio.wait(waiters, timeout=self.poll_interval,
+                paced = self.pacer.seconds_until_next(self.clock.monotonic())
+                await asyncio.wait(waiters, timeout=min(self.poll_interval,
+                                                        math.inf if paced is None else paced),
                                    return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waiters:
                     waiter.cancel()
 
     async def send_due(self) -> int:
         """Claim one batch of due rows and send it; returns how many rows were claimed."""
-        now = self.clock.now()
-        claims = await self.store.write(
-            lambda session: claim_due(session, now, self.batch_size, self.lease))
+        claims = await self.store.write(self._claim)
         if not claims:
             return 0
         by_recipient: dict[str, list[Claim]] = {}
@@ -97,6 +106,17 @@ class OutboxSender:
         if self.on_sent is not None:
             self.on_sent(outcomes)
         return len(claims)
+
+    def _claim(self, session: Session) -> list[Claim]:
+        """Claim what is due and, with pacing on, what each sender may send now."""
+        config = self.config.current(session)
+        moment = self.clock.monotonic()
+        allowance = self.pacer.allowance(config.get(PacingConfig), moment)
+        claims = claim_due(session, self.clock.now(), self.batch_size, self.lease, gate=self.gate,
+                           config=config, per_channel=allowance)
+        if allowance is not None:
+            self.pacer.spend(Counter(str(claim.message.channel) for claim in claims), moment)
+        return claims
 
     async def drain(self) -> int:
         """Send everything due now (CLI chat, tests); returns how many rows were handled."""
@@ -157,8 +177,11 @@ class OutboxSender:
                                           "attempt": claim.attempts, "reason": failure.reason})
         if failure.kind is FailureKind.PERMANENT:
             if failure.code == WINDOW_CLOSED_CODE:
-                return SendOutcome(message.outbox_id, Result.HELD, error_code=failure.code,
-                                   reason="outside the WhatsApp 24-hour window (63016)")
+                # Nothing went out; the gate sees the code on the row and takes the fallback
+                # (approved template, another channel, or hold) on the next claim.
+                return SendOutcome(message.outbox_id, Result.RETRY, error_code=failure.code,
+                                   reason="Twilio refused free-form WhatsApp text (63016)",
+                                   retry_at=self.clock.now())
             return SendOutcome(
                 message.outbox_id, Result.FAILED, error_code=failure.code, reason=failure.reason,
                 opted_out_contact=claim.contact_id if failure.code == OPTED_OUT_CODE else None)

@@ -12,11 +12,14 @@ from bot.channels.transport import Transport
 from bot.channels.twilio_rest import TwilioTransport
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigCache
+from bot.consent import consent_page_link
 from bot.engine import ConversationEngine
 from bot.faq import FaqLibrary
 from bot.i18n import shipped_locales
 from bot.metrics import Metrics
+from bot.outbound_gate import OutboundGate
 from bot.outbox import SendOutcome
+from bot.pacing import Pacer, sender_types
 from bot.pipeline import InboundPipeline
 from bot.processor import Batch, TurnProcessor
 from bot.render import Renderer
@@ -95,7 +98,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     store = Store(settings.database_url)
     renderer = Renderer(locales, settings.default_locale, brand=settings.brand_name)
     faq = FaqLibrary(locales, settings.default_locale)
-    engine = ConversationEngine(FLOWS, sms_own_keyword_replies=settings.sms_own_keyword_replies)
+    engine = ConversationEngine(
+        FLOWS, sms_own_keyword_replies=settings.sms_own_keyword_replies,
+        consent_link=lambda contact, now: consent_page_link(
+            settings.public_base_url, settings.secret_key, contact.id, now))
     config = ConfigCache()
     processor = TurnProcessor(engine, renderer, faq, settings.default_locale, config)
     metrics = Metrics()
@@ -106,7 +112,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
         for outcome in outcomes:
             metrics.outbound.labels(str(outcome.result)).inc()
 
-    sender = OutboxSender(store, transport, clock, on_sent=count_sent,
+    pacer = Pacer(sender_types(settings.twilio_sms_from, settings.twilio_messaging_service_sid))
+    sender = OutboxSender(store, transport, clock, gate=OutboundGate(renderer), config=config,
+                          pacer=pacer, on_sent=count_sent,
                           lease=timedelta(seconds=settings.send_lease_seconds))
 
     def committed(batch: Batch) -> None:

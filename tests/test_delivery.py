@@ -191,7 +191,7 @@ async def test_crash_mid_send_is_recovered_without_a_second_send(make_bot, datab
     await bot.message(CUSTOMER, "hi")
     await bot.message("+14155550111", "hi")
     claims = await services.store.write(
-        lambda s: claim_due(s, clock.now(), 10, timedelta(seconds=60)))
+        lambda s: claim_due(s, clock.now(), 10, timedelta(seconds=60), gate=services.sender.gate))
     assert len(claims) == 2
     await services.transport.send(claims[0].message)  # accepted by Twilio, then the crash
     assert await services.sender.drain() == 0  # leased: nobody else touches them yet

@@ -78,6 +78,7 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_lease", "lease_until", sqlite_where=text("status = 'sending'"),
               postgresql_where=text("status = 'sending'")),
         Index("ix_outbox_conversation", "conversation_id", "id"),
+        Index("ix_outbox_recipient", "to_address", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -93,6 +94,12 @@ class OutboxMessage(SQLModel, table=True):
     kind: str = Field(max_length=16, description="reply | proactive")
     subject: str | None = Field(default=None, max_length=200)
     template: str | None = Field(default=None, max_length=100)
+    render_args: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JsonType),
+        description="what the message was rendered from (variables, choices, locale), kept on "
+                    "WhatsApp rows so the gate's fallback can re-render it for another channel")
+    sms_encoding: str | None = Field(default=None, max_length=8, description="GSM-7 | UCS-2")
+    sms_segments: int | None = Field(default=None, description="parts the SMS is billed as")
     in_reply_to: int | None = Field(default=None, foreign_key="inbound_message.id")
     status: str = Field(max_length=16, description="queued | sending | sent | delivered | read | "
                         "failed | undelivered | dropped | held")
@@ -129,7 +136,7 @@ class ConsentEvent(SQLModel, table=True):
     contact_id: int = Field(foreign_key="contact.id", index=True)
     channel: str = Field(max_length=16)
     action: str = Field(max_length=16, description="opt_in | opt_out")
-    source: str = Field(max_length=16, description="keyword | checkout | agent | api | carrier")
+    source: str = Field(max_length=16, description="keyword | message | checkout | agent | api | carrier")
     text: str | None = Field(default=None, sa_column=Column(String(500)))
     provider_id: str | None = Field(default=None, max_length=64)
     at: datetime = _utc(nullable=False)

@@ -1,0 +1,206 @@
+"""The outbound gate against the database: gather the facts, ask the pure rules, apply the
+WhatsApp fallback. ``TurnWriter`` runs it when messages are enqueued and ``claim_due`` runs it
+again just before they are sent, so both apply the same rules to the same facts.
+
+Runs inside the caller's transaction on a store thread. Facts cost a query only when a rule
+needs them: recent sends for proactive messages to FL/OK/MD numbers, the customer's other
+channels for WhatsApp messages outside the 24-hour window.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from bot.config import BotConfig
+from bot.gate import Action, Kind, Outgoing, Policy, Recipient, Verdict, decide, window_open
+from bot.messages import Channel
+from bot.outbox_drafts import Draft, derived_key, outbox_row
+from bot.quiet_hours import QuietHoursConfig
+from bot.render import Renderer, RenderError
+from bot.state_limits import CAP_PERIOD, restricted_state
+from bot.store.contacts import load_contacts
+from bot.store.database import lock_conversations
+from bot.store.models import ConsentEvent, Contact, OutboxMessage
+from bot.whatsapp_templates import WhatsAppTemplates
+
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+WINDOW_CLOSED_CODE = 63016
+"""Twilio's "outside the WhatsApp window" error: the row's free-form text was refused."""
+
+STATUS_FOR = {
+    Action.SEND: "queued",
+    Action.DEFER: "queued",
+    Action.DROP: "dropped",
+    Action.HOLD: "held",
+    Action.REROUTE: "dropped",
+}
+"""The outbox status a verdict leaves a row in (a rerouted row's reason names its replacement)."""
+
+
+def policy_of(config: BotConfig) -> Policy:
+    """The gate's settings from the operators' configuration."""
+    quiet = config.get(QuietHoursConfig)
+    return Policy(window=quiet.window, fallback_timezone=quiet.fallback_timezone)
+
+
+def topic(row: dict) -> str:
+    """What a message is about, for the per-subject cap (its subject, else its template)."""
+    return row.get("subject") or row.get("template") or ""
+
+
+def gather_facts(session: Session, drafts: Sequence[Draft], now: datetime,
+                 config: BotConfig) -> list[tuple[Outgoing, Recipient]]:
+    """What the rules need to know about each draft and its recipient, read in a few queries."""
+    templates = config.get(WhatsAppTemplates)
+    recent = _recent_sends(session, [d for d in drafts if _capped(d)], now)
+    alternatives = _other_channels(session, [d for d in drafts if _may_fall_back(d, now)])
+    facts = []
+    for draft in drafts:
+        row, contact = draft.row, draft.contact
+        whatsapp = row["channel"] == Channel.WHATSAPP
+        message = Outgoing(
+            channel=Channel(row["channel"]), kind=Kind(row["kind"]),
+            is_template=row.get("content_sid") is not None,
+            has_template=whatsapp and templates.approved(row["template"] or "", draft.locale)
+            is not None,
+            refused_free_form=row.get("error_code") == WINDOW_CLOSED_CODE)
+        recipient = Recipient(
+            address=row["to_address"], opted_out=contact.opted_out,
+            last_inbound_at=contact.last_inbound_at, timezone=contact.timezone,
+            recent_on_subject=tuple(recent.get((row["to_address"], topic(row)), ())),
+            alternatives=tuple(c.id for c in alternatives.get(contact.customer_id, ())
+                               if c.id != contact.id))
+        facts.append((message, recipient))
+    return facts
+
+
+def _capped(draft: Draft) -> bool:
+    return draft.row["kind"] == Kind.PROACTIVE and restricted_state(draft.row["to_address"]) is not None
+
+
+def _may_fall_back(draft: Draft, now: datetime) -> bool:
+    contact = draft.contact
+    return (draft.row["channel"] == Channel.WHATSAPP and contact.customer_id is not None
+            and (draft.row.get("error_code") == WINDOW_CLOSED_CODE
+                 or not window_open(contact.last_inbound_at, max(now, draft.row["due_at"]))))
+
+
+def _recent_sends(session: Session, drafts: list[Draft],
+                  now: datetime) -> dict[tuple[str, str], list[datetime]]:
+    """Proactive messages sent (or being sent) to these numbers in the last 24 hours, by topic."""
+    if not drafts:
+        return {}
+    since = now - CAP_PERIOD
+    rows = session.execute(
+        select(OUTBOX.c.to_address, OUTBOX.c.subject, OUTBOX.c.template, OUTBOX.c.sent_at,
+               OUTBOX.c.attempt_started_at)
+        .where(OUTBOX.c.to_address.in_({d.row["to_address"] for d in drafts}),
+               OUTBOX.c.kind == Kind.PROACTIVE,
+               OUTBOX.c.id.not_in([d.row["id"] for d in drafts if d.row.get("id")] or [-1]),
+               or_(OUTBOX.c.sent_at > since,
+                   and_(OUTBOX.c.status == "sending", OUTBOX.c.attempt_started_at > since))))
+    found: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for row in rows:
+        found[(row.to_address, topic(row._asdict()))].append(row.sent_at or row.attempt_started_at)
+    return found
+
+
+def _other_channels(session: Session, drafts: list[Draft]) -> dict[str | None, list[Contact]]:
+    """The consented SMS contacts of these drafts' customers: not opted out, and either opted in
+    (the ledger says so) or in conversation with us (they have written to us)."""
+    customers = {d.contact.customer_id for d in drafts}
+    if not customers:
+        return {}
+    opted_in = exists().where(ConsentEvent.contact_id == Contact.id, ConsentEvent.action == "opt_in")
+    found: dict[str | None, list[Contact]] = defaultdict(list)
+    for contact in session.scalars(
+            select(Contact).where(Contact.customer_id.in_(customers),
+                                  Contact.channel == Channel.SMS, Contact.opted_out.is_(False),
+                                  or_(Contact.last_inbound_at.is_not(None), opted_in))
+            .order_by(Contact.id)):
+        found[contact.customer_id].append(contact)
+    return found
+
+
+class OutboundGate:
+    """Rules on outbox drafts and applies the WhatsApp fallback chain."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+
+    def check(self, session: Session, drafts: Sequence[Draft], now: datetime,
+              config: BotConfig) -> list[Draft]:
+        """Decide every draft — filling its row's status, reason, due time and template columns,
+        and its ``verdict`` — and return the drafts the fallback created on another channel,
+        already decided themselves."""
+        return self._check(session, drafts, now, config, defaultdict(list))
+
+    def _check(self, session: Session, drafts: Sequence[Draft], now: datetime, config: BotConfig,
+               sending: dict[tuple[str, str], list[datetime]]) -> list[Draft]:
+        policy = policy_of(config)
+        derived: list[Draft] = []
+        for draft, (message, recipient) in zip(
+                drafts, gather_facts(session, drafts, now, config), strict=True):
+            row = draft.row
+            at = max(now, row["due_at"])
+            # Messages decided earlier in this batch count towards the cap as if already sent.
+            counted = sending[(row["to_address"], topic(row))]
+            recipient = replace(recipient, recent_on_subject=recipient.recent_on_subject
+                                + tuple(counted))
+            verdict = decide(message, recipient, at, policy)
+            if verdict.as_template:
+                self._fill_template(draft, config)
+            elif verdict.action is Action.REROUTE:
+                verdict, replacement = self._reroute(session, draft, verdict, now)
+                if replacement is not None:
+                    derived.append(replacement)
+            if verdict.action is Action.SEND and _capped(draft):
+                counted.append(at)
+            draft.verdict = verdict
+            row["status"] = STATUS_FOR[verdict.action]
+            row["status_reason"] = verdict.reason[:300] or None
+            if verdict.action is Action.DEFER:
+                row["due_at"] = verdict.until
+        if derived:
+            self._check(session, derived, now, config, sending)
+        return derived
+
+    @staticmethod
+    def _fill_template(draft: Draft, config: BotConfig) -> None:
+        approved = config.get(WhatsAppTemplates).approved(draft.row["template"], draft.locale)
+        assert approved is not None  # has_template said so
+        variables = draft.say.variables if draft.say is not None else {}
+        draft.row["content_sid"] = approved.content_sid
+        draft.row["content_variables"] = approved.content_variables(variables)
+
+    def _reroute(self, session: Session, draft: Draft, verdict: Verdict,
+                 now: datetime) -> tuple[Verdict, Draft | None]:
+        """The same message, rendered for the customer's other channel, under a derived key."""
+        target = session.get(Contact, verdict.reroute_to)
+        if draft.say is None or target is None:
+            return Verdict(Action.HOLD, "outside the WhatsApp 24-hour window and the message "
+                                        "cannot be re-sent on another channel"), None
+        channel = Channel(target.channel)
+        lock_conversations(session, [f"{channel}:{target.address}"])
+        _, conversation = load_contacts(session, {(target.channel, target.address)}, now)[
+            (target.channel, target.address)]
+        try:
+            rendered = self.renderer.render(draft.say, channel, draft.locale)
+        except RenderError as error:
+            return Verdict(Action.HOLD, f"outside the WhatsApp 24-hour window; rendering for "
+                                        f"{channel} failed: {error}"), None
+        key = derived_key(draft.row["business_key"], channel)
+        row = outbox_row(business_key=key, contact=target, conversation_id=conversation.id,
+                         rendered=rendered, say=draft.say, locale=draft.locale,
+                         kind=draft.row["kind"], now=now, due_at=draft.row["due_at"],
+                         in_reply_to=None)
+        # A number typed back on SMS must map to this message's choices.
+        conversation.choices = [{"payload": c.payload, "title": c.title} for c in rendered.choices]
+        return (replace(verdict, reason=f"{verdict.reason} ({key})"),
+                Draft(row, target, draft.say, draft.locale))
