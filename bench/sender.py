@@ -15,15 +15,19 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import insert
+
 from bench.processes import Process, free_port
 from bot.channels.twilio_rest import TwilioTransport
 from bot.clock import SystemClock
-from bot.effects import TurnWriter
+from bot.config import ConfigCache
+from bot.outbound_gate import OutboundGate
 from bot.render import Renderer
 from bot.sender import OutboxSender
 from bot.store.contacts import load_contacts
 from bot.store.database import Store
 from bot.store.migrate import upgrade
+from bot.store.models import OutboxMessage
 from tests.twilio_double import ACCOUNT_SID, AUTH_TOKEN
 
 
@@ -33,15 +37,13 @@ def fill(store: Store, count: int) -> None:
 
     def write(session):  # type: ignore[no-untyped-def]
         loaded = load_contacts(session, keys, now)
-        writer = TurnWriter(Renderer(["en"], "en"))
-        for n, (contact, conversation) in enumerate(loaded.values()):
-            writer.outbox.append({
-                "business_key": f"bench:{n}", "conversation_id": conversation.id,
-                "contact_id": contact.id, "channel": "sms", "to_address": contact.address,
-                "body": "Your next charge is on March 3. Reply HELP for help.", "choices": [],
-                "kind": "reply", "status": "queued", "due_at": now, "attempts": 0,
-                "created_at": now, "updated_at": now})
-        writer.flush(session)
+        session.execute(insert(OutboxMessage.__table__), [{
+            "business_key": f"bench:{n}", "conversation_id": conversation.id,
+            "contact_id": contact.id, "channel": "sms", "to_address": contact.address,
+            "body": "Your next charge is on March 3. Reply HELP for help.", "choices": [],
+            "kind": "reply", "status": "queued", "due_at": now, "attempts": 0,
+            "created_at": now, "updated_at": now}
+            for n, (contact, conversation) in enumerate(loaded.values())])
 
     store.write_sync(write)
 
@@ -59,7 +61,9 @@ async def main(args: argparse.Namespace) -> None:
                                 status_callback="http://127.0.0.1/twilio/status",
                                 sms_from="+15005550006", messaging_service_sid=None,
                                 whatsapp_from=None)
-    sender = OutboxSender(store, transport, SystemClock(), batch_size=args.batch,
+    # Pacing off (the default in the pacing section): the sender's own ceiling is measured.
+    sender = OutboxSender(store, transport, SystemClock(), gate=OutboundGate(Renderer(["en"], "en")),
+                          config=ConfigCache(), batch_size=args.batch,
                           concurrency=args.concurrency)
     try:
         started = time.perf_counter()
