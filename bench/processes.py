@@ -57,6 +57,12 @@ class Process:
                 await asyncio.sleep(0.1)
         raise TimeoutError(f"{self.args} did not start; see {self.log}")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the process has used so far (Linux /proc)."""
+        assert self.popen is not None
+        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.popen and self.popen.poll() is None:
             self.popen.send_signal(signal.SIGINT)

@@ -105,13 +105,17 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                                TOKEN)
             total = args.conversations * args.messages
             before = await double_count(double.url)
+            cpu_before = bot.cpu_seconds()
             started = time.perf_counter()
             webhook = await load.closed_loop(bot_url + "/twilio/messages", plans,
                                              args.concurrency)
             await wait_for_replies(double.url, before + total, 120)
             end_to_end = total / (time.perf_counter() - started)
+            cpu_per_message = (bot.cpu_seconds() - cpu_before) / total
             figures["bot_webhook"] = report("bot serve, webhook (persisted+flow)", webhook)
-            print(f"{'bot serve, end to end (reply sent)':<34} {end_to_end:>8.0f} msg/s")
+            print(f"{'bot serve, end to end (reply sent)':<34} {end_to_end:>8.0f} msg/s   "
+                  f"bot CPU {cpu_per_message * 1e6:.0f} us/message (all threads)")
+            figures["bot_cpu_us_per_message"] = round(cpu_per_message * 1e6)
             figures["bot_end_to_end_rate"] = round(end_to_end, 1)
             checked, kept = load.order_kept(await replies(double.url), plans, 0)
             print(f"per-conversation order kept: {kept}/{checked}")
