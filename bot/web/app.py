@@ -10,6 +10,7 @@ from bot.services import Services
 from bot.web import ops_views, twilio_views
 from bot.web.keys import SERVICES
 from bot.web.login_views import setup_login_routes
+from bot.web.operator_routes import setup_operator_routes
 from bot.web.sandbox_views import setup_sandbox_routes
 
 
@@ -20,6 +21,7 @@ def setup_routes(app: web.Application, services: Services) -> None:
     app.router.add_get("/healthz", ops_views.healthz)
     app.router.add_get("/metrics", ops_views.metrics)
     setup_login_routes(app)
+    setup_operator_routes(app, services)
     if services.settings.sandbox:
         setup_sandbox_routes(app)
 
