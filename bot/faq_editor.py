@@ -47,8 +47,9 @@ class FaqCheck:
 
     Malformed YAML, a broken reference and a forbidden reply instruction in an answer are
     errors. What WhatsApp or SMS would make awkward — a title too long for a button, more
-    follow-ups than buttons, an answer that costs many SMS parts — is a warning: the bot still
-    works (a numbered menu instead of buttons, a longer SMS).
+    follow-ups than buttons, an answer with symbols that force UCS-2 or that costs more SMS parts
+    than the default budget — is a warning: the bot still works (a numbered menu instead of
+    buttons, a longer SMS).
     """
 
     book: FaqBook | None
@@ -130,8 +131,10 @@ def check_faq(locale: str, text: str) -> FaqCheck:
                                     f"the customer to send {word}, which opts them out"))
         for problem in sms_problems(sms_cost(normalize_for_sms(entry.answer)),
                                     DEFAULT_MAX_SEGMENTS):
-            problems.append(Problem(problem.rule, Severity.WARNING,
-                                    f"{entry.id}: as an SMS the answer {problem.message}"))
+            # Accented letters are the language's (not worth a mark); symbols and length are.
+            if problem.severity is Severity.ERROR:
+                problems.append(Problem(problem.rule, Severity.WARNING,
+                                        f"{entry.id}: as an SMS the answer {problem.message}"))
     return FaqCheck(book, tuple(problems))
 
 
