@@ -151,6 +151,9 @@ def localize(source: str, translations: NullTranslations) -> str:
             return block[0]
         pieces = _NAME.split(body)
         literals, names = pieces[0::2], pieces[1::2]
+        if "%" in body and not names:
+            # jinja2 looks such a block up with "%%" where extraction recorded "%".
+            return block[0]
         msgid = "".join(literal.replace("%", "%%") + (f"%({names[i]})s" if i < len(names) else "")
                         for i, literal in enumerate(literals))
         if msgid not in extracted:
