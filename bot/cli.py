@@ -257,9 +257,9 @@ def templates_check(show_warnings: bool) -> None:
         problem = finding.problem
         if problem.severity == "error" or show_warnings:
             click.echo(f"{problem.severity:<8}{finding.where}: {problem.rule}: {problem.message}")
-    warnings = len(report.findings) - len(report.errors)
+    errors, warnings = len(report.errors), len(report.findings) - len(report.errors)
     click.echo(f"checked {report.texts} texts ({len(saved.by_scope)} saved versions in force): "
-               f"{len(report.errors)} errors, {warnings} warnings")
+               f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
     if report.errors:
         raise SystemExit(1)
 
