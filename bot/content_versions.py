@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -66,7 +68,7 @@ class Scope:
             return f"FAQ ({self.locale})"
         return f"{self.key} ({self.locale}, {self.channel})"
 
-    def where(self):  # type: ignore[no-untyped-def]
+    def where(self) -> tuple[Any, ...]:
         """SQL conditions selecting this scope's versions."""
         return (ContentVersion.kind == str(self.kind), ContentVersion.key == self.key,
                 ContentVersion.locale == self.locale, ContentVersion.channel == self.channel)
@@ -110,6 +112,9 @@ class ContentOverrides:
 
     def __init__(self) -> None:
         self._snapshot = OverrideSnapshot(revision=-1)
+        # Store threads refresh concurrently; checking and installing under one lock keeps a
+        # slower thread from putting back an older snapshot after a newer one.
+        self._lock = threading.Lock()
 
     @property
     def snapshot(self) -> OverrideSnapshot:
@@ -118,14 +123,16 @@ class ContentOverrides:
 
     def refresh(self, session: Session) -> OverrideSnapshot:
         """Bring the snapshot up to date (one small query when nothing changed)."""
-        revision = session.scalar(select(func.max(ContentVersion.id))) or 0
-        if revision != self._snapshot.revision:
-            rows = current_versions(session)
-            # Replaced whole, never mutated: readers on other threads see one snapshot or the other.
-            self._snapshot = OverrideSnapshot(revision, {
-                scope: Override(row.id, row.version, row.source)  # type: ignore[arg-type]
-                for scope, row in rows.items() if row.source is not None})
-        return self._snapshot
+        with self._lock:
+            revision = session.scalar(select(func.max(ContentVersion.id))) or 0
+            if revision != self._snapshot.revision:
+                rows = current_versions(session)
+                # Replaced whole, never mutated: renderers on other threads read one snapshot
+                # or the other.
+                self._snapshot = OverrideSnapshot(revision, {
+                    scope: Override(row.id, row.version, row.source)  # type: ignore[arg-type]
+                    for scope, row in rows.items() if row.source is not None})
+            return self._snapshot
 
 
 def digest(text: str) -> str:
