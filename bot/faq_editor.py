@@ -168,9 +168,10 @@ class FaqEditor:
         status = self._status(locale, current_versions(session, ContentKind.FAQ))
         versions = tuple(history(session, Scope.faq(locale)))
         shipped = self.shipped(locale)
-        text = status.edited.source if status.edited is not None else shipped
-        return FaqView(status, versions[0].version if versions else 0, text or "", shipped,
-                       check_faq(locale, text or ""), versions)
+        edited = status.edited.source if status.edited is not None else None
+        text = edited if edited is not None else shipped
+        return FaqView(status, versions[0].version if versions else 0, text, shipped,
+                       check_faq(locale, text), versions)
 
     def _status(self, locale: str, current: dict[Scope, ContentVersion]) -> FaqStatus:
         own = current.get(Scope.faq(locale))
@@ -180,8 +181,8 @@ class FaqEditor:
                          self._coverage(locale, book, edited, current))
 
     def _book(self, locale: str, edited: ContentVersion | None) -> FaqBook | None:
-        return check_faq(locale, edited.source if edited is not None and edited.source
-                         else self.shipped(locale)).book
+        text = edited.source if edited is not None else None
+        return check_faq(locale, text if text is not None else self.shipped(locale)).book
 
     def _coverage(self, locale: str, book: FaqBook | None, edited: ContentVersion | None,
                   current: dict[Scope, ContentVersion]) -> Coverage:

@@ -139,11 +139,12 @@ class TemplateEditor:
         status = self._status(key, locale, channel, current)
         versions = tuple(history(session, Scope.template(key, locale, channel)))
         shipped = self.shipped(key, channel)
-        source = status.edited.source if status.edited is not None else shipped
-        editable = source if status.edited is not None else self.localized(key, locale, channel)
-        return TemplateView(spec, status, versions[0].version if versions else 0, source or "",
-                            editable or "", shipped, self.check(key, locale, channel, source or ""),
-                            versions)
+        if status.edited is not None and status.edited.source is not None:
+            source = editable = status.edited.source
+        else:
+            source, editable = shipped, self.localized(key, locale, channel)
+        return TemplateView(spec, status, versions[0].version if versions else 0, source,
+                            editable, shipped, self.check(key, locale, channel, source), versions)
 
     def _status(self, key: str, locale: str, channel: Channel,
                 current: dict[Scope, ContentVersion]) -> TemplateStatus:

@@ -4,20 +4,30 @@ renderer and the FAQ pick them up without a restart; stale edits are marked."""
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
-from bot.content_versions import Scope, UnknownVersion, VersionConflict, digest
+from bot.content_versions import (
+    Scope,
+    UnknownVersion,
+    VersionConflict,
+    digest,
+    history,
+    save_version,
+)
 from bot.faq_editor import FaqEditor, FaqRefused
 from bot.message_specs import load_message_specs
 from bot.messages import Channel, Say
 from bot.render import TEMPLATES_DIR
 from bot.services import build_services
+from bot.store.database import Store
 from bot.store.models import ContentVersion
 from bot.template_editor import TemplateEditor, TemplateRefused
 from bot.template_translations import Translation
-from tests.conftest import live_settings
+from tests.conftest import _truncate, live_settings
 
 SMS, WHATSAPP = Channel.SMS, Channel.WHATSAPP
 
@@ -224,3 +234,41 @@ def test_scopes_describe_themselves() -> None:
     """Scope labels name what was edited."""
     assert Scope.template("faq.greeting", "es", "sms").label == "faq.greeting (es, sms)"
     assert Scope.faq("pt_BR").label == "FAQ (pt_BR)"
+
+
+@pytest.mark.postgres
+def test_simultaneous_saves_cannot_both_become_the_same_version(postgres_url, clock) -> None:
+    """Two saves racing for one version number: the first is kept, the second fails instead of
+    silently replacing it (the API and console answer 409)."""
+    _truncate(postgres_url)
+    store = Store(postgres_url)
+    scope = Scope.template("faq.greeting", "en", "sms")
+    inserted, release = threading.Event(), threading.Event()
+    failures: list[Exception] = []
+
+    def first(session) -> None:
+        save_version(session, scope, "First.", shipped="", author="a@x.io", now=clock.now())
+        inserted.set()
+        release.wait(5)
+
+    def second() -> None:
+        try:
+            store.write_sync(lambda s: save_version(s, scope, "Second.", shipped="",
+                                                    author="b@x.io", now=clock.now()))
+        except IntegrityError as error:
+            failures.append(error)
+
+    holder = threading.Thread(target=store.write_sync, args=(first,))
+    holder.start()
+    assert inserted.wait(5)
+    racer = threading.Thread(target=second)
+    racer.start()
+    racer.join(0.3)
+    assert racer.is_alive()  # waiting on the unique version number
+    release.set()
+    holder.join(5)
+    racer.join(5)
+    assert len(failures) == 1
+    assert [(v.version, v.source) for v in store.read_sync(lambda s: history(s, scope))] == [
+        (1, "First.")]
+    store.close()

@@ -22,15 +22,14 @@ TEMPLATES = web.AppKey("template_editor", TemplateEditor)
 FAQS = web.AppKey("faq_editor", FaqEditor)
 API_AUTHOR = "API token"
 """The author of a version saved with the bearer token (no person signed in)."""
+SIMULTANEOUS = "someone saved this text at the same moment; reload it"
+"""Why a save lost the race for its version number (PostgreSQL's unique index said so)."""
 
 
 def author_of(request: web.Request) -> str:
     """Who is making the change: the signed-in user, or the API token."""
     viewer = request.get("viewer")
     return viewer.email if viewer is not None else API_AUTHOR
-
-
-SIMULTANEOUS = "someone saved this text at the same moment; reload it"
 
 
 def _json_error(kind: type[web.HTTPError], body: dict[str, Any]) -> web.HTTPError:
