@@ -1,4 +1,4 @@
-"""The ``bot`` command: serve, worker, chat, db, locales."""
+"""The ``bot`` command: serve, worker, chat, db, users, locales, templates."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ import asyncio
 import secrets
 import signal
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from aiohttp import web
 
 from bot.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from bot.content_versions import OverrideSnapshot
 
 
 def load_settings() -> Settings:
@@ -221,3 +226,63 @@ def locales_add(locale: str) -> None:
         raise click.ClickException(str(error)) from None
     click.echo(f"translate locales/{locale}/LC_MESSAGES/messages.po and locales/{locale}/faq.yaml, "
                "then run `bot locales compile`")
+
+
+@main.group()
+def templates() -> None:
+    """Message templates."""
+
+
+@templates.command("check")
+@click.option("--warnings", "show_warnings", is_flag=True, help="List warnings too.")
+def templates_check(show_warnings: bool) -> None:
+    """Lint every template × locale × channel (shipped files and the versions operators saved)
+    and every FAQ; exit non-zero on any error."""
+    from bot.content_versions import OverrideSnapshot
+    from bot.faq import FaqLibrary
+    from bot.faq_editor import FaqEditor
+    from bot.i18n import shipped_locales
+    from bot.message_specs import load_message_specs
+    from bot.render import Renderer
+    from bot.template_editor import TemplateEditor
+    from bot.templates_check import check_everything
+
+    settings = load_settings()
+    locales = shipped_locales() or (settings.default_locale,)
+    saved = _saved_versions(settings.database_url) or OverrideSnapshot(revision=0)
+    renderer = Renderer(locales, settings.default_locale, brand=settings.brand_name)
+    faqs = FaqEditor(FaqLibrary(locales, settings.default_locale), renderer.locales)
+    report = check_everything(TemplateEditor(renderer, load_message_specs()), faqs, saved)
+    for finding in report.findings:
+        problem = finding.problem
+        if problem.severity == "error" or show_warnings:
+            click.echo(f"{problem.severity:<8}{finding.where}: {problem.rule}: {problem.message}")
+    errors, warnings = len(report.errors), len(report.findings) - len(report.errors)
+    click.echo(f"checked {report.texts} texts ({len(saved.by_scope)} saved versions in force): "
+               f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
+    if report.errors:
+        raise SystemExit(1)
+
+
+def _saved_versions(url: str) -> OverrideSnapshot | None:
+    """The operators' versions in force, or None when there is no database to read (a fresh
+    checkout's default SQLite file, a database never migrated)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from bot.content_versions import ContentOverrides
+    from bot.store.database import Store, is_sqlite, normalize_url
+
+    database = make_url(normalize_url(url)).database
+    if is_sqlite(url) and (not database or not Path(database).exists()):
+        click.echo(f"no database at {database}: checking the shipped files only", err=True)
+        return None
+    store = Store(url)
+    try:
+        if not inspect(store.reader).has_table("content_version"):
+            click.echo("the database has no saved versions table (bot db upgrade): checking the "
+                       "shipped files only", err=True)
+            return None
+        return store.read_sync(ContentOverrides().refresh)
+    finally:
+        store.close()

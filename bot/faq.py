@@ -12,10 +12,12 @@ closest question variant the question covers. No hosted model.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import snowballstemmer
 import yaml
@@ -24,6 +26,11 @@ from rapidfuzz import fuzz, process
 
 from bot.i18n import LOCALES_DIR
 from bot.keywords import fold
+
+if TYPE_CHECKING:
+    from bot.content_versions import ContentOverrides
+
+log = logging.getLogger(__name__)
 
 MATCH_THRESHOLD = 55.0
 """Minimum score (0–100) for an answer; below it the bot says it is unsure and offers a person."""
@@ -216,34 +223,41 @@ def parse_faq(locale: str, data: object, source: str = "<faq>") -> FaqBook:
     return FaqBook(locale, entries, actions, menu, greetings, stopwords)
 
 
+def parse_faq_text(locale: str, text: str, source: str = "<faq>") -> FaqBook:
+    """Parse and validate the YAML text of one FAQ."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise FaqFileError(f"{source}: {error}") from error
+    return parse_faq(locale, data, source)
+
+
 def load_faq(locale: str, locales_dir: Path = LOCALES_DIR) -> FaqBook:
     """Load ``locales/<locale>/faq.yaml``."""
     path = locales_dir / locale / "faq.yaml"
-    with path.open(encoding="utf-8") as handle:
-        try:
-            data = yaml.safe_load(handle)
-        except yaml.YAMLError as error:
-            raise FaqFileError(f"{path}: {error}") from error
-    return parse_faq(locale, data, str(path))
+    return parse_faq_text(locale, path.read_text(encoding="utf-8"), str(path))
 
 
 class FaqLibrary:
-    """Every shipped locale's FAQ, reloaded when its file changes (operators edit them live)."""
+    """Every shipped locale's FAQ, reloaded when its file changes (operators edit them live).
+    An operator's saved version (``edits``, refreshed once per turn batch) overrides the file."""
 
     def __init__(self, locales: tuple[str, ...], default_locale: str,
-                 locales_dir: Path = LOCALES_DIR) -> None:
+                 locales_dir: Path = LOCALES_DIR, edits: ContentOverrides | None = None) -> None:
         self.default_locale = default_locale
         self._dir = locales_dir
         self._books: dict[str, tuple[float, FaqBook]] = {}
+        self._edited: dict[str, tuple[int, FaqBook | None]] = {}
         self._locales = locales
+        self._edits = edits
 
     def book(self, locale: str) -> FaqBook:
         """The FAQ for ``locale`` (the default locale's when it has none)."""
-        if locale not in self._locales or not self._has_file(locale):
+        if locale not in self._locales or not self._has_faq(locale):
             locale = self.default_locale
         book = self._load(locale)
         others = frozenset().union(*(self._load(other).greetings for other in self._locales
-                                     if other != locale and self._has_file(other)))
+                                     if other != locale and self._has_faq(other)))
         if book.other_greetings != others:
             book.other_greetings = others
         return book
@@ -253,15 +267,36 @@ class FaqLibrary:
         alone says it. Default-language greetings ("hi") are used everywhere and reveal nothing."""
         folded = normalize(text)
         speakers = [locale for locale in self._locales
-                    if self._has_file(locale) and folded in self._load(locale).greetings]
+                    if self._has_faq(locale) and folded in self._load(locale).greetings]
         if len(speakers) == 1 and speakers[0] != self.default_locale:
             return speakers[0]
         return None
 
-    def _has_file(self, locale: str) -> bool:
-        return (self._dir / locale / "faq.yaml").exists()
+    def _has_faq(self, locale: str) -> bool:
+        return (self._dir / locale / "faq.yaml").exists() or self._edited_book(locale) is not None
+
+    def _edited_book(self, locale: str) -> FaqBook | None:
+        """The operator's version in force, parsed once per version."""
+        edit = self._edits.snapshot.faq(locale) if self._edits is not None else None
+        if edit is None:
+            return None
+        cached = self._edited.get(locale)
+        if cached is None or cached[0] != edit.id:
+            try:
+                book: FaqBook | None = parse_faq_text(locale, edit.source,
+                                                      f"{locale} FAQ version {edit.version}")
+            except FaqFileError as error:
+                # Checked when saved; a version an older rule let through must not stop the bot.
+                log.error("FAQ version no longer valid, using the shipped file: %s", error)
+                book = None
+            cached = (edit.id, book)
+            self._edited[locale] = cached
+        return cached[1]
 
     def _load(self, locale: str) -> FaqBook:
+        edited = self._edited_book(locale)
+        if edited is not None:
+            return edited
         path = self._dir / locale / "faq.yaml"
         mtime = path.stat().st_mtime
         cached = self._books.get(locale)

@@ -74,7 +74,7 @@ CONSENT_QUESTIONS: dict[str, tuple[str, ...]] = {
 FORBIDDEN_REPLY_WORDS: dict[str, frozenset[str]] = {
     "en": frozenset({"CANCEL", "STOP", "END", "QUIT"}),
     "es": frozenset({"CANCELAR", "PARAR", "DETENER"}),
-    "pt_BR": frozenset({"CANCELAR", "PARAR", "PARE"}),
+    "pt_BR": frozenset({"CANCELAR", "PARAR", "PARE", "SAIR"}),
 }
 # Verbs that ask for a reply ("Reply STOP", "Responde CANCELAR", "Envie SAIR"), and the words
 # that may stand between the verb and the keyword ("reply with the word STOP").
@@ -92,6 +92,7 @@ _REPLY_FILLERS = frozenset({
     "PALAVRA", "NOS", "SOLO", "APENAS",
 })
 _ALTERNATIVES = frozenset({"OR", "O", "OU"})
+_SENTENCE_END = re.compile(r"[.!?;\n]")
 
 _LOOKUP: dict[str, KeywordKind] = {
     word: kind for kind, by_locale in KEYWORDS.items() for words in by_locale.values()
@@ -160,6 +161,8 @@ def forbidden_reply_instructions(text: str) -> list[str]:
             index += 1
         while index < len(folded):
             word = matches[index]
+            if _SENTENCE_END.search(plain[matches[index - 1].end():word.start()]):
+                break  # "Don't reply. End of story." — the next sentence is not the reply
             as_keyword = (verb in _REPLY_VERBS or word.group().isupper()
                           or plain[word.start() - 1:word.start()] in _QUOTES)
             if folded[index] in forbidden and as_keyword:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.addresses import region_of
 from bot.config import ConfigCache
+from bot.content_versions import ContentOverrides
 from bot.effects import TurnWriter
 from bot.engine import ConversationEngine
 from bot.faq import FaqLibrary
@@ -53,17 +54,20 @@ class TurnProcessor:
     """Turns messages and events into recorded state changes and queued replies."""
 
     def __init__(self, engine: ConversationEngine, renderer: Renderer, faq: FaqLibrary,
-                 default_locale: str, config: ConfigCache) -> None:
+                 default_locale: str, config: ConfigCache, overrides: ContentOverrides) -> None:
         self.engine = engine
         self.renderer = renderer
         self.faq = faq
         self.default_locale = default_locale
         self.config = config
+        self.overrides = overrides
+        """Operators' edits the renderer and the FAQ read; refreshed here, in the transaction."""
 
     def process(self, session: Session, items: Sequence[Inbound], now: datetime) -> Batch:
         """Handle ``items`` in arrival order within the caller's transaction."""
         lock_conversations(session, (item.conversation_key for item in items))
         config = self.config.current(session)
+        self.overrides.refresh(session)
         loaded = load_contacts(session, {(str(i.channel), i.address) for i in items}, now)
         new_ids = self._record(session, items, loaded, now)
         writer = TurnWriter(self.renderer)
@@ -99,6 +103,7 @@ class TurnProcessor:
         _, conversation = load_contacts(session, {(contact.channel, contact.address)}, now)[
             (contact.channel, contact.address)]
         session.refresh(contact)
+        self.overrides.refresh(session)
         locale = locale_for(contact, self.default_locale)
         turn = Turn(contact=contact, conversation=conversation, now=now, locale=locale,
                     faq=self.faq.book(locale), config=self.config.current(session))
@@ -119,6 +124,7 @@ class TurnProcessor:
         contact.last_inbound_at = now
         conversation.flow, conversation.state = None, None
         conversation.data.clear()
+        self.overrides.refresh(session)
         locale = locale_for(contact, self.default_locale)
         turn = Turn(contact=contact, conversation=conversation, now=now, locale=locale,
                     faq=self.faq.book(locale), config=self.config.current(session), inbound=item,

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
-from jinja2 import BaseLoader, FileSystemLoader, StrictUndefined, Template
+from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot import PROJECT_ROOT
 from bot.i18n import LOCALES_DIR, format_day, format_moment, format_money
 from bot.messages import Channel, Choice, Rendered, Say
 from bot.segments import normalize_for_sms
+
+if TYPE_CHECKING:
+    from bot.content_versions import ContentOverrides
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 MAX_BUTTONS = 3
@@ -54,6 +57,51 @@ def load_translations(locale: str, locales_dir: Path = LOCALES_DIR) -> NullTrans
     write_mo(buffer, catalog)
     buffer.seek(0)
     return Translations(buffer, domain="messages")
+
+
+def split_template_name(name: str) -> tuple[str, Channel] | None:
+    """``faq/greeting.sms.txt`` → (``faq.greeting``, SMS); None for a name without a channel."""
+    flow, _, file_name = name.partition("/")
+    parts = file_name.split(".")
+    if len(parts) != 3 or parts[2] != "txt" or parts[1] not in tuple(Channel):
+        return None
+    return f"{flow}.{parts[0]}", Channel(parts[1])
+
+
+class EditedTemplateLoader(BaseLoader):
+    """Operators' saved versions first, then the shipped files.
+
+    An edit is stored per locale and channel, so it answers the channel-specific name
+    (``<flow>/<name>.<channel>.txt``) that ``template_names`` tries first. The snapshot is
+    refreshed by the processor once per batch inside the turn's transaction; here it is only
+    read, and jinja2's ``uptodate`` check recompiles a template once its edit changes.
+    """
+
+    def __init__(self, edits: ContentOverrides, locale: str, files: BaseLoader) -> None:
+        self.edits = edits
+        self.locale = locale
+        self.files = files
+
+    def get_source(self, environment: Environment,
+                   template: str) -> tuple[str, str | None, Callable[[], bool]]:
+        scope = split_template_name(template)
+        if scope is None:
+            return self.files.get_source(environment, template)
+        key, channel = scope
+        edit = self.edits.snapshot.template(key, self.locale, channel)
+        if edit is not None:
+            def edit_current() -> bool:
+                now = self.edits.snapshot.template(key, self.locale, channel)
+                return now is not None and now.id == edit.id
+
+            return edit.source, None, edit_current
+        source, filename, file_current = self.files.get_source(environment, template)
+
+        def still_shipped() -> bool:
+            return bool(file_current()) and (
+                self.edits.snapshot.template(key, self.locale, channel) is None)
+
+        return source, filename, still_shipped
 
 
 def make_environment(locale: str, translations: NullTranslations,
@@ -90,17 +138,41 @@ def tidy(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines))
 
 
+def render_body(template: Template, variables: dict[str, Any], channel: Channel) -> str:
+    """The text a template produces on a channel: tidied, and GSM-7 typography on SMS."""
+    body = tidy(template.render(variables))
+    return normalize_for_sms(body) if channel is Channel.SMS else body
+
+
 class Renderer:
     """Renders templates per locale and channel; one cached environment per locale."""
 
     def __init__(self, locales: Iterable[str], default_locale: str,
-                 loader: BaseLoader | None = None, brand: str = "Support") -> None:
+                 loader: BaseLoader | None = None, brand: str = "Support",
+                 edits: ContentOverrides | None = None) -> None:
         self.default_locale = default_locale
         self.brand = brand
         self._translations = {locale: load_translations(locale)
                               for locale in {*locales, default_locale}}
-        self._envs = {locale: make_environment(locale, translations, loader)
-                      for locale, translations in self._translations.items()}
+        files = loader or FileSystemLoader(TEMPLATES_DIR)
+        self._envs = {
+            locale: make_environment(
+                locale, translations,
+                files if edits is None else EditedTemplateLoader(edits, locale, files))
+            for locale, translations in self._translations.items()}
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        """The locales this renderer has catalogs for."""
+        return tuple(sorted(self._envs))
+
+    def translations(self, locale: str) -> NullTranslations:
+        """The catalog of ``locale`` (the default locale's when not shipped)."""
+        return self._translations.get(locale) or self._translations[self.default_locale]
+
+    def context(self, channel: Channel, variables: dict[str, Any]) -> dict[str, Any]:
+        """What a template sees: the message's variables plus ``brand`` and ``channel``."""
+        return {"brand": self.brand, "channel": str(channel), **variables}
 
     def environment(self, locale: str) -> SandboxedEnvironment:
         """The environment for ``locale`` (the default locale's when not shipped)."""
@@ -119,17 +191,13 @@ class Renderer:
 
     def translate(self, message: str, locale: str) -> str:
         """Translate a plain label (button titles marked with ``N_`` in flows)."""
-        translations = self._translations.get(locale) or self._translations[self.default_locale]
-        return translations.gettext(message)
+        return self.translations(locale).gettext(message)
 
     def render(self, say: Say, channel: Channel, locale: str) -> Rendered:
         """Render a Say for a channel: text plus at most three buttons, or a numbered menu."""
-        variables: dict[str, Any] = {"brand": self.brand, "channel": str(channel), **say.variables}
         template = self.template(say.template, channel, locale)
         try:
-            body = tidy(template.render(variables))
-            if channel is Channel.SMS:
-                body = normalize_for_sms(body)
+            body = render_body(template, self.context(channel, say.variables), channel)
         except Exception as error:  # a template error must name the template, whatever its kind
             raise RenderError(f"template {say.template!r} failed: {error}") from error
         choices = tuple(
@@ -144,7 +212,6 @@ class Renderer:
         )
         if as_buttons:
             return Rendered(body, choices, buttons=True)
-        menu = tidy(self.template("common.menu", channel, locale).render(choices=choices))
-        if channel is Channel.SMS:
-            menu = normalize_for_sms(menu)
+        menu = render_body(self.template("common.menu", channel, locale),
+                           self.context(channel, {"choices": choices}), channel)
         return Rendered(f"{body}\n\n{menu}", choices)

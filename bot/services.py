@@ -13,6 +13,7 @@ from bot.channels.twilio_rest import TwilioTransport
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigCache
 from bot.consent import consent_page_link
+from bot.content_versions import ContentOverrides
 from bot.engine import ConversationEngine
 from bot.faq import FaqLibrary
 from bot.i18n import shipped_locales
@@ -65,6 +66,8 @@ class Services:
     scheduler: Scheduler
     metrics: Metrics
     config: ConfigCache
+    overrides: ContentOverrides
+    """Operators' saved templates and FAQs, refreshed once per turn batch."""
     job_handlers: dict[str, JobHandler] = field(default_factory=dict)
     _stop: asyncio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -96,14 +99,16 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     clock = clock or SystemClock()
     locales = shipped_locales() or (settings.default_locale,)
     store = Store(settings.database_url)
-    renderer = Renderer(locales, settings.default_locale, brand=settings.brand_name)
-    faq = FaqLibrary(locales, settings.default_locale)
+    overrides = ContentOverrides()
+    renderer = Renderer(locales, settings.default_locale, brand=settings.brand_name,
+                        edits=overrides)
+    faq = FaqLibrary(locales, settings.default_locale, edits=overrides)
     engine = ConversationEngine(
         FLOWS, sms_own_keyword_replies=settings.sms_own_keyword_replies,
         consent_link=lambda contact, now: consent_page_link(
             settings.public_base_url, settings.secret_key, contact.id, now))
     config = ConfigCache()
-    processor = TurnProcessor(engine, renderer, faq, settings.default_locale, config)
+    processor = TurnProcessor(engine, renderer, faq, settings.default_locale, config, overrides)
     metrics = Metrics()
     transport = transport or default_transport(settings)
     handlers: dict[str, JobHandler] = {}
@@ -126,4 +131,4 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     return Services(settings=settings, clock=clock, store=store, renderer=renderer, faq=faq,
                     engine=engine, processor=processor, pipeline=pipeline, transport=transport,
                     sender=sender, scheduler=scheduler, metrics=metrics, config=config,
-                    job_handlers=handlers)
+                    overrides=overrides, job_handlers=handlers)

@@ -201,3 +201,40 @@ class ConfigEntry(SQLModel, table=True):
     version: int = Field(description="increases with every save, across sections")
     updated_at: datetime = _utc(nullable=False)
     updated_by: str = Field(max_length=254)
+
+
+class ContentVersion(SQLModel, table=True):
+    """An operator's saved version of a message template (per locale and channel) or of a
+    locale's FAQ. The newest version of a scope overrides the file shipped in the repository;
+    a version without source puts the shipped file back (a rollback to it)."""
+
+    __tablename__ = "content_version"
+    __table_args__ = (UniqueConstraint("kind", "key", "locale", "channel", "version",
+                                       name="uq_content_version_scope"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16, description="template | faq")
+    key: str = Field(max_length=100, description="template key (<flow>.<name>); 'faq' for an FAQ")
+    locale: str = Field(max_length=16)
+    channel: str = Field(max_length=16, description="sms | whatsapp; empty for an FAQ")
+    version: int = Field(description="1, 2, 3… within its scope")
+    source: str | None = Field(default=None, sa_type=Text,
+                               description="the full text in this locale; None = the shipped file")
+    shipped_digest: str = Field(max_length=64, description="sha256 of the shipped file when saved")
+    diff: str = Field(sa_type=Text, description="unified diff from the text it replaced")
+    note: str | None = Field(default=None, max_length=200)
+    author: str = Field(max_length=254)
+    created_at: datetime = _utc(nullable=False)
+
+
+class ConfigChange(SQLModel, table=True):
+    """The audit trail of run-time settings: who changed a section, when, from what to what."""
+
+    __tablename__ = "config_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    section: str = Field(max_length=64, index=True)
+    before: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonType, nullable=False))
+    after: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonType, nullable=False))
+    changed_by: str = Field(max_length=254)
+    changed_at: datetime = _utc(nullable=False)

@@ -11,6 +11,7 @@ from bot.web import ops_views, twilio_views
 from bot.web.consent_views import setup_consent_routes
 from bot.web.keys import SERVICES
 from bot.web.login_views import setup_login_routes
+from bot.web.operator_routes import setup_operator_routes
 from bot.web.sandbox_views import setup_sandbox_routes
 
 
@@ -22,6 +23,7 @@ def setup_routes(app: web.Application, services: Services) -> None:
     app.router.add_get("/metrics", ops_views.metrics)
     setup_login_routes(app)
     setup_consent_routes(app)
+    setup_operator_routes(app, services)
     if services.settings.sandbox:
         setup_sandbox_routes(app)
 

@@ -1,0 +1,244 @@
+"""Editing the FAQ of each locale: checking a text, trying a question against it, saving it as a
+version that overrides ``locales/<locale>/faq.yaml``, rolling back.
+
+A version holds a locale's whole FAQ document (the YAML the shipped file uses): entries refer to
+each other (follow-ups, the menu), so they are checked and saved together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from bot.content_versions import (
+    ContentKind,
+    Scope,
+    current_versions,
+    digest,
+    history,
+    restore_version,
+    save_version,
+)
+from bot.faq import MATCH_THRESHOLD, FaqBook, FaqFileError, FaqLibrary, FaqMatch, parse_faq_text
+from bot.i18n import LOCALES_DIR
+from bot.keywords import forbidden_reply_instructions
+from bot.render import MAX_BUTTON_TITLE, MAX_BUTTONS
+from bot.segments import normalize_for_sms, sms_cost
+from bot.store.models import ContentVersion
+from bot.template_editor import normalize_source
+from bot.template_lint import (
+    DEFAULT_MAX_SEGMENTS,
+    Problem,
+    Severity,
+    sms_problems,
+)
+from bot.template_translations import SOURCE_LOCALE, Coverage, Translation
+
+MAX_FAQ_SOURCE = 200_000
+"""Characters in one locale's FAQ document."""
+
+
+@dataclass(frozen=True)
+class FaqCheck:
+    """An FAQ text checked: the book it makes (None when it does not parse) and its problems.
+
+    Malformed YAML, a broken reference and a forbidden reply instruction in an answer are
+    errors. What WhatsApp or SMS would make awkward — a title too long for a button, more
+    follow-ups than buttons, an answer with symbols that force UCS-2 or that costs more SMS parts
+    than the default budget — is a warning: the bot still works (a numbered menu instead of
+    buttons, a longer SMS).
+    """
+
+    book: FaqBook | None
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        """Problems that refuse a save."""
+        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the text may be saved."""
+        return not self.errors
+
+
+class FaqRefused(ValueError):
+    """The FAQ text breaks a rule; ``check`` lists every problem."""
+
+    def __init__(self, check: FaqCheck) -> None:
+        super().__init__("; ".join(p.message for p in check.errors))
+        self.check = check
+
+
+@dataclass(frozen=True)
+class FaqStatus:
+    """A locale's FAQ: where it comes from and whether it keeps up with the default one."""
+
+    locale: str
+    edited: ContentVersion | None
+    entries: int
+    coverage: Coverage
+
+
+@dataclass(frozen=True)
+class FaqView:
+    """Everything the editor shows for one locale's FAQ."""
+
+    status: FaqStatus
+    version: int
+    text: str
+    shipped: str
+    check: FaqCheck
+    history: tuple[ContentVersion, ...]
+
+
+@dataclass(frozen=True)
+class FaqAnswer:
+    """What the bot would do with a question."""
+
+    greeting: bool
+    match: FaqMatch | None
+    threshold: float = MATCH_THRESHOLD
+
+
+def check_faq(locale: str, text: str) -> FaqCheck:
+    """Check one locale's FAQ document."""
+    if len(text) > MAX_FAQ_SOURCE:
+        return FaqCheck(None, (Problem("syntax", Severity.ERROR,
+                                       f"longer than {MAX_FAQ_SOURCE} characters"),))
+    try:
+        book = parse_faq_text(locale, text, "FAQ")
+    except FaqFileError as error:
+        return FaqCheck(None, (Problem("faq", Severity.ERROR, str(error)),))
+    problems: list[Problem] = []
+    if len(book.menu) > MAX_BUTTONS:
+        problems.append(Problem("whatsapp", Severity.WARNING, f"the menu has {len(book.menu)} "
+                                f"topics: WhatsApp shows more than {MAX_BUTTONS} as a numbered list"))
+    for entry in book.entries.values():
+        if len(entry.title) > MAX_BUTTON_TITLE:
+            problems.append(Problem("whatsapp", Severity.WARNING, f"{entry.id}: the title "
+                                    f"“{entry.title}” is over {MAX_BUTTON_TITLE} characters, too "
+                                    "long for a button (a numbered list is shown instead)"))
+        if len(entry.follow_ups) > MAX_BUTTONS:
+            problems.append(Problem("whatsapp", Severity.WARNING, f"{entry.id}: more than "
+                                    f"{MAX_BUTTONS} follow-ups show as a numbered list"))
+        for phrase in forbidden_reply_instructions(entry.answer):
+            problems.append(Problem("forbidden", Severity.ERROR, f"{entry.id}: “{phrase}” asks "
+                                    f"the customer to send a word that opts them out"))
+        for problem in sms_problems(sms_cost(normalize_for_sms(entry.answer)),
+                                    DEFAULT_MAX_SEGMENTS):
+            # Accented letters are the language's (not worth a mark); symbols and length are.
+            if problem.severity is Severity.ERROR:
+                problems.append(Problem(problem.rule, Severity.WARNING,
+                                        f"{entry.id}: as an SMS the answer {problem.message}"))
+    return FaqCheck(book, tuple(problems))
+
+
+class FaqEditor:
+    """Reads, checks and versions each locale's FAQ."""
+
+    def __init__(self, library: FaqLibrary, locales: tuple[str, ...],
+                 locales_dir: Path = LOCALES_DIR) -> None:
+        self.library = library
+        self.locales = locales
+        self.locales_dir = locales_dir
+
+    def shipped(self, locale: str) -> str:
+        """The shipped ``faq.yaml`` of a locale (empty when it has none)."""
+        self._locale(locale)
+        path = self.locales_dir / locale / "faq.yaml"
+        return path.read_text(encoding="utf-8") if path.exists() else ""
+
+    def _locale(self, locale: str) -> None:
+        if locale not in self.locales:
+            raise ValueError(f"locale must be one of {', '.join(self.locales)}")
+
+    def overview(self, session: Session) -> list[FaqStatus]:
+        """Every locale's FAQ with its state."""
+        current = current_versions(session, ContentKind.FAQ)
+        return [self._status(locale, current) for locale in self.locales]
+
+    def view(self, session: Session, locale: str) -> FaqView:
+        """One locale's FAQ with its check and history."""
+        self._locale(locale)
+        status = self._status(locale, current_versions(session, ContentKind.FAQ))
+        versions = tuple(history(session, Scope.faq(locale)))
+        shipped = self.shipped(locale)
+        edited = status.edited.source if status.edited is not None else None
+        text = edited if edited is not None else shipped
+        return FaqView(status, versions[0].version if versions else 0, text, shipped,
+                       check_faq(locale, text), versions)
+
+    def _status(self, locale: str, current: dict[Scope, ContentVersion]) -> FaqStatus:
+        own = current.get(Scope.faq(locale))
+        edited = own if own is not None and own.source is not None else None
+        book = self._book(locale, edited)
+        return FaqStatus(locale, edited, len(book.entries) if book else 0,
+                         self._coverage(locale, book, edited, current))
+
+    def _book(self, locale: str, edited: ContentVersion | None) -> FaqBook | None:
+        text = edited.source if edited is not None else None
+        return check_faq(locale, text if text is not None else self.shipped(locale)).book
+
+    def _coverage(self, locale: str, book: FaqBook | None, edited: ContentVersion | None,
+                  current: dict[Scope, ContentVersion]) -> Coverage:
+        if book is None:
+            return Coverage(Translation.MISSING, "no valid FAQ: the default locale's is used")
+        if locale != SOURCE_LOCALE and SOURCE_LOCALE in self.locales:
+            source_edit = current.get(Scope.faq(SOURCE_LOCALE))
+            source_edit = source_edit if source_edit and source_edit.source is not None else None
+            source_book = self._book(SOURCE_LOCALE, source_edit)
+            if source_book is not None and (missing := set(source_book.entries) - set(book.entries)):
+                return Coverage(Translation.MISSING, f"entries only in {SOURCE_LOCALE}: "
+                                                     f"{', '.join(sorted(missing))}")
+            if source_edit is not None and (edited is None or source_edit.id > edited.id):
+                return Coverage(Translation.STALE, f"the {SOURCE_LOCALE} FAQ was edited after "
+                                                   f"this one (version {source_edit.version})")
+        if edited is not None and edited.shipped_digest != digest(self.shipped(locale)):
+            return Coverage(Translation.STALE, f"the shipped file changed after version "
+                                               f"{edited.version}: compare and save again")
+        return Coverage(Translation.OK)
+
+    def check(self, locale: str, text: str) -> FaqCheck:
+        """Check an FAQ text for a locale."""
+        self._locale(locale)
+        return check_faq(locale, normalize_source(text))
+
+    def try_question(self, locale: str, question: str, text: str | None = None) -> FaqAnswer:
+        """What the bot answers ``question`` with: from ``text`` (a draft) when given, else from
+        the FAQ in force (refresh the overrides first)."""
+        self._locale(locale)
+        if text is None:
+            book = self.library.book(locale)
+        else:
+            check = self.check(locale, text)
+            if check.book is None:
+                raise FaqRefused(check)
+            book = check.book
+        return FaqAnswer(book.is_greeting(question), book.match(question))
+
+    def save(self, session: Session, locale: str, text: str, *, author: str, now: datetime,
+             base_version: int | None = None) -> ContentVersion | None:
+        """Save a checked FAQ as the next version; FaqRefused with the problems otherwise."""
+        text = normalize_source(text)
+        check = self.check(locale, text)
+        if not check.ok:
+            raise FaqRefused(check)
+        return save_version(session, Scope.faq(locale), text, shipped=self.shipped(locale),
+                            author=author, now=now, base_version=base_version)
+
+    def restore(self, session: Session, locale: str, version: int | None, *, author: str,
+                now: datetime) -> ContentVersion | None:
+        """Roll back to an older version (checked again), or to the shipped file (None)."""
+        self._locale(locale)
+
+        def still_valid(text: str) -> None:
+            if not (check := self.check(locale, text)).ok:
+                raise FaqRefused(check)
+
+        return restore_version(session, Scope.faq(locale), version, shipped=self.shipped(locale),
+                               author=author, now=now, check=still_valid)

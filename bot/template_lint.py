@@ -1,0 +1,211 @@
+"""Checks a message template before an operator's edit is saved, and in ``bot templates check``.
+
+Pure: a template's source, its declaration (``bot.message_specs``), a channel and a locale in;
+the sample rendering, its SMS cost and every problem out. Rules (``Problem.rule``):
+
+- **syntax** — the source parses in the sandboxed environment; a message cannot include,
+  import or extend other templates.
+- **variables** — only the variables the message declares (plus ``brand``, ``channel``,
+  ``locale``).
+- **render** — it renders with the declared sample values (the sandbox refuses unsafe attribute
+  access) and says something.
+- **encoding** (SMS) — UCS-2 forced by letters (á, ç, ã, ñ…: the language needs them) is a
+  warning; forced by anything else (emoji, ™, ✓…) is an error: a plain character costs nothing,
+  UCS-2 shrinks every part from 153 characters to 67.
+- **segments** (SMS) — more parts than the message's ``max_segments``, or than
+  ``DEFAULT_MAX_SEGMENTS`` when it declares none.
+- **whatsapp_length** — a WhatsApp body longer than Twilio's quick-reply content allows.
+- **forbidden** — no "reply STOP / CANCEL / END / QUIT" instruction, in any shipped language:
+  those words opt the customer out, and a bare CANCEL never cancels a subscription.
+- **required** — every ``must_include`` value appears; a proactive SMS names an opt-out keyword
+  the customer can send (UNSUBSCRIBE, BAJA, SAIR…).
+
+An operator's edit holds the full text of one locale, so plain text passes; shipped files with
+``{% trans %}`` blocks pass too (they render through the locale's catalog).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import jinja2.meta
+from jinja2 import TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError
+
+from bot.keywords import (
+    KEYWORDS,
+    KeywordKind,
+    fold,
+    forbidden_reply_instructions,
+    forbidden_reply_words,
+)
+from bot.message_specs import ALWAYS_AVAILABLE, MessageSpec
+from bot.messages import Channel
+from bot.render import Renderer, render_body
+from bot.segments import Encoding, SmsCost, sms_cost
+
+DEFAULT_MAX_SEGMENTS = 4
+"""SMS parts a message may cost when its declaration sets no budget (612 GSM-7 / 268 UCS-2
+characters): past that it is a letter, not a text."""
+MAX_WHATSAPP_BODY = 1024
+"""Characters in a WhatsApp body: Twilio's quick-reply content (how buttons are sent) allows
+1,024, and any reply may carry buttons."""
+MAX_SOURCE = 10_000
+"""Characters in a template's source."""
+GETTEXT_NAMES = frozenset({"_", "gettext", "ngettext", "pgettext", "npgettext"})
+
+OPT_OUT_WORDS = frozenset(
+    word for words in KEYWORDS[KeywordKind.OPT_OUT].values() for word in words
+) - forbidden_reply_words()
+"""Opt-out keywords a message may tell the customer to send."""
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: which rule, how bad, and what to do about it."""
+
+    rule: str
+    severity: Severity
+    message: str
+
+
+@dataclass(frozen=True)
+class TemplateCheck:
+    """A template checked for one locale and channel: its sample rendering and its problems."""
+
+    text: str | None
+    """The message rendered with the sample values (None when it cannot render)."""
+    cost: SmsCost | None
+    """What the sample costs as an SMS (SMS only)."""
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        """Problems that refuse a save."""
+        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        """Problems shown but allowed."""
+        return tuple(p for p in self.problems if p.severity is Severity.WARNING)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the template may be saved."""
+        return not self.errors
+
+
+def _error(rule: str, message: str) -> Problem:
+    return Problem(rule, Severity.ERROR, message)
+
+
+def _warning(rule: str, message: str) -> Problem:
+    return Problem(rule, Severity.WARNING, message)
+
+
+def opt_out_words_in(text: str) -> list[str]:
+    """The opt-out keywords ``text`` names in capitals, the way a customer is told to send them."""
+    return [word for word in re.findall(r"\w+", text)
+            if word.isupper() and fold(word) in OPT_OUT_WORDS]
+
+
+def _describe(chars: tuple[str, ...]) -> str:
+    return ", ".join(f"{ch!r} ({unicodedata.name(ch, f'U+{ord(ch):04X}').lower()})"
+                     for ch in chars)
+
+
+def sms_problems(cost: SmsCost, budget: int) -> list[Problem]:
+    """Encoding and segment findings for a text's SMS cost."""
+    problems = []
+    if cost.encoding is Encoding.UCS2:
+        symbols = tuple(ch for ch in cost.non_gsm if not ch.isalpha())
+        letters = tuple(ch for ch in cost.non_gsm if ch.isalpha())
+        if symbols:
+            problems.append(_error(
+                "encoding", f"{_describe(symbols)} turns the SMS into UCS-2 (67 characters a "
+                            "part instead of 153): use plain characters"))
+        else:
+            problems.append(_warning(
+                "encoding", f"UCS-2 because of the letters {', '.join(letters)} (67 characters a "
+                            f"part instead of 153); the language needs them"))
+    if cost.segments > budget:
+        problems.append(_error(
+            "segments", f"costs {cost.segments} SMS parts ({cost.units} {cost.encoding} units); "
+                        f"the budget is {budget}"))
+    return problems
+
+
+def _literal_texts(ast: nodes.Template) -> Iterator[str]:
+    """Every piece of text written in the source, in every branch (trans blocks included)."""
+    for node in ast.find_all((nodes.TemplateData, nodes.Const)):
+        value = node.data if isinstance(node, nodes.TemplateData) else node.value
+        if isinstance(value, str):
+            yield value
+
+
+def check_template(source: str, spec: MessageSpec, channel: Channel, locale: str,
+                   renderer: Renderer, variables: Mapping[str, Any] | None = None) -> TemplateCheck:
+    """Check ``source`` as message ``spec`` for ``locale`` on ``channel``; render it with the
+    declared samples (``variables`` replace some of them, e.g. in a preview)."""
+    if len(source) > MAX_SOURCE:
+        return TemplateCheck(None, None, (_error("syntax", f"longer than {MAX_SOURCE} characters"),))
+    env = renderer.environment(locale)
+    try:
+        ast = env.parse(source)
+    except TemplateSyntaxError as error:
+        return TemplateCheck(None, None, (_error("syntax", f"line {error.lineno}: {error.message}"),))
+    if any(True for _ in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport,
+                                       nodes.Extends))):
+        return TemplateCheck(None, None, (_error(
+            "syntax", "a message cannot include, import or extend other templates"),))
+    undeclared = (jinja2.meta.find_undeclared_variables(ast) - set(spec.variables)
+                  - ALWAYS_AVAILABLE - GETTEXT_NAMES)
+    if undeclared:
+        return TemplateCheck(None, None, (_error(
+            "variables", f"uses {', '.join(sorted(undeclared))}, which this message does not have "
+                         f"(it has: {', '.join(sorted(set(spec.variables) | ALWAYS_AVAILABLE))})"),))
+    try:
+        text = render_body(env.from_string(source),
+                           renderer.context(channel, {**spec.variables, **(variables or {})}),
+                           channel)
+    except SecurityError as error:
+        return TemplateCheck(None, None, (_error("render", f"not allowed: {error}"),))
+    except Exception as error:  # any rendering failure is the template's, and is reported as such
+        return TemplateCheck(None, None, (_error("render", f"{type(error).__name__}: {error}"),))
+
+    problems: list[Problem] = []
+    if not text.strip():
+        problems.append(_error("render", "the message is empty"))
+    translations = renderer.translations(locale)
+    written = [text, *_literal_texts(ast)]
+    written += [translations.gettext(piece) for piece in written[1:]]
+    for phrase in dict.fromkeys(p for piece in written for p in forbidden_reply_instructions(piece)):
+        problems.append(_error("forbidden", f"“{phrase}” asks the customer to send a word that "
+                                            f"opts them out; name UNSUBSCRIBE (or the locale's "
+                                            f"word) for opting out, and buttons or phrases for "
+                                            f"the rest"))
+    for name in spec.must_include:
+        if str(spec.variables[name]) not in text:
+            problems.append(_error("required", f"must include {{{{ {name} }}}}"))
+
+    cost = None
+    if channel is Channel.SMS:
+        cost = sms_cost(text)
+        problems += sms_problems(cost, spec.max_segments or DEFAULT_MAX_SEGMENTS)
+        if spec.proactive and not opt_out_words_in(text):
+            problems.append(_error("required", "a proactive SMS must say how to opt out (e.g. "
+                                               "'Reply UNSUBSCRIBE to stop messages')"))
+    elif len(text) > MAX_WHATSAPP_BODY:
+        problems.append(_error("whatsapp_length", f"{len(text)} characters; WhatsApp allows "
+                                                  f"{MAX_WHATSAPP_BODY}"))
+    return TemplateCheck(text, cost, tuple(problems))
