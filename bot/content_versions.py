@@ -124,7 +124,9 @@ class ContentOverrides:
     def refresh(self, session: Session) -> OverrideSnapshot:
         """Bring the snapshot up to date (one small query when nothing changed)."""
         with self._lock:
-            revision = session.scalar(select(func.max(ContentVersion.id))) or 0
+            # Core, not ORM: once per batch, and it must not trigger an autoflush.
+            revision = session.connection().execute(
+                select(func.max(ContentVersion.id))).scalar() or 0
             if revision != self._snapshot.revision:
                 rows = current_versions(session)
                 # Replaced whole, never mutated: renderers on other threads read one snapshot

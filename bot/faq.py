@@ -250,24 +250,43 @@ class FaqLibrary:
         self._edited: dict[str, tuple[int, FaqBook | None]] = {}
         self._locales = locales
         self._edits = edits
+        self._current: dict[str, FaqBook] = {}
+        self._revision = -1
 
     def book(self, locale: str) -> FaqBook:
         """The FAQ for ``locale`` (the default locale's when it has none)."""
-        if locale not in self._locales or not self._has_faq(locale):
-            locale = self.default_locale
-        book = self._load(locale)
-        others = frozenset().union(*(self._load(other).greetings for other in self._locales
-                                     if other != locale and self._has_faq(other)))
-        if book.other_greetings != others:
-            book.other_greetings = others
-        return book
+        self._ensure_current()
+        return self._current.get(locale) or self._current[self.default_locale]
+
+    def _ensure_current(self) -> None:
+        """Books are current with the operators' edits at once; files are re-checked by refresh()."""
+        if not self._current or self._edit_revision() != self._revision:
+            self.refresh()
+
+    def _edit_revision(self) -> int:
+        return self._edits.snapshot.revision if self._edits is not None else 0
+
+    def refresh(self) -> None:
+        """Re-read FAQ files changed on disk and pick up operators' edits (the processor calls
+        this once per batch, so answering a question costs no file system call)."""
+        self._revision = self._edit_revision()
+        books = {locale: self._load(locale) for locale in self._locales if self._has_faq(locale)}
+        if self.default_locale not in books:
+            books[self.default_locale] = self._load(self.default_locale)
+        for locale, book in books.items():
+            others = frozenset().union(*(b.greetings for other, b in books.items()
+                                         if other != locale))
+            if book.other_greetings != others:
+                book.other_greetings = others
+        self._current = books
 
     def greeting_locale(self, text: str) -> str | None:
         """The locale a bare greeting reveals ("hola" → es): one other than the default that
         alone says it. Default-language greetings ("hi") are used everywhere and reveal nothing."""
         folded = normalize(text)
-        speakers = [locale for locale in self._locales
-                    if self._has_faq(locale) and folded in self._load(locale).greetings]
+        self._ensure_current()
+        speakers = [locale for locale, book in self._current.items()
+                    if locale in self._locales and folded in book.greetings]
         if len(speakers) == 1 and speakers[0] != self.default_locale:
             return speakers[0]
         return None

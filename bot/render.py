@@ -34,6 +34,12 @@ MAX_BUTTON_TITLE = 20
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
+def _files_stamp() -> tuple[int, int]:
+    """Changes when a shipped template file is added, removed or edited."""
+    stamps = [path.stat().st_mtime_ns for path in TEMPLATES_DIR.glob("*/*.txt")]
+    return len(stamps), max(stamps, default=0)
+
+
 class RenderError(Exception):
     """A template is missing or failed to render; the message says which."""
 
@@ -160,6 +166,20 @@ class Renderer:
                 locale, translations,
                 files if edits is None else EditedTemplateLoader(edits, locale, files))
             for locale, translations in self._translations.items()}
+        self._edits = edits
+        # Templates resolved once and reused: looking one up in jinja2 costs a failed lookup for
+        # the channel variant and an mtime check on every render. Keyed by the operators'
+        # edit revision; template files are re-checked by refresh(), once per batch.
+        self._resolved: dict[tuple[str, Channel, str, int], Template] = {}
+        self._files_stamp = _files_stamp()
+
+    def refresh(self) -> None:
+        """Notice template files changed on disk since the last call (the processor calls this
+        once per batch)."""
+        stamp = _files_stamp()
+        if stamp != self._files_stamp:
+            self._files_stamp = stamp
+            self._resolved = {}
 
     @property
     def locales(self) -> tuple[str, ...]:
@@ -183,11 +203,20 @@ class Renderer:
 
     def template(self, key: str, channel: Channel, locale: str) -> Template:
         """The template for a key, channel variant first."""
+        revision = self._edits.snapshot.revision if self._edits is not None else 0
+        memo = (key, channel, locale, revision)
+        template = self._resolved.get(memo)
+        if template is not None:
+            return template
         env = self.environment(locale)
         try:
-            return env.select_template(template_names(key, channel))
+            template = env.select_template(template_names(key, channel))
         except Exception as error:  # jinja2 raises several kinds for a missing/broken template
             raise RenderError(f"template {key!r} for {channel}: {error}") from error
+        if self._resolved and next(iter(self._resolved))[3] != revision:
+            self._resolved = {}  # an edit was saved: drop what the older revision resolved
+        self._resolved[memo] = template
+        return template
 
     def translate(self, message: str, locale: str) -> str:
         """Translate a plain label (button titles marked with ``N_`` in flows)."""
