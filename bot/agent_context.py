@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.agent_desk import OPEN_STATES, ReplyCheck, check_reply, requested_at
+from bot.agent_desk import OPEN_STATES, ReplyCheck, check_reply
+from bot.agent_desk import requested_at as handoff_requested_at
 from bot.config import BotConfig
 from bot.store.models import (
     ConsentEvent,
@@ -125,6 +126,11 @@ class ConversationContext:
         """Whether the conversation is with the team now."""
         return (self.conversation.flow == HandoffFlow.flow_name
                 and self.conversation.state in OPEN_STATES)
+
+    @property
+    def requested_at(self) -> datetime | None:
+        """When the current handoff was requested."""
+        return handoff_requested_at(self.conversation) if self.in_handoff else None
 
     @property
     def before(self) -> dict[str, Any] | None:
@@ -247,7 +253,7 @@ def conversation_context(session: Session, conversation_id: int, now: datetime, 
     records = select(Handoff).where(Handoff.conversation_id == conversation_id)
     if conversation.flow == HandoffFlow.flow_name and conversation.state in OPEN_STATES:
         # The current handoff's record (none until someone acts on it), not an earlier one's.
-        records = records.where(Handoff.requested_at == requested_at(conversation))
+        records = records.where(Handoff.requested_at == handoff_requested_at(conversation))
     record = session.scalars(records.order_by(Handoff.id.desc())).first()
     context = ConversationContext(
         conversation=conversation, contact=contact, locale=locale,

@@ -123,10 +123,10 @@ class AgentDesk:
 
     def reply(self, session: Session, conversation_id: int, agent: str, now: datetime, *,
               text: str = "", template: str | None = None,
-              client_key: str | None = None) -> OutboxMessage:
+              client_key: str | None = None) -> tuple[OutboxMessage, bool]:
         """Send the customer a message (free text, or an approved template outside WhatsApp's
-        window); an unclaimed conversation becomes the agent's. A repeated ``client_key``
-        returns the message already queued instead of sending it twice."""
+        window); an unclaimed conversation becomes the agent's. Returns the queued message and
+        whether it is new: a repeated ``client_key`` returns the one already queued."""
         text = text.strip()
         if client_key is not None and not _CLIENT_KEY.match(client_key):
             raise DeskError(422, "the message id may have only letters, digits, - and _ (≤ 64)")
@@ -134,12 +134,13 @@ class AgentDesk:
             raise DeskError(422, "write a message first")
         if len(text) > MAX_REPLY_CHARS:
             raise DeskError(422, f"a message may have at most {MAX_REPLY_CHARS} characters")
-        conversation, contact = self._open(session, conversation_id, agent)
+        conversation, contact = self._locked(session, conversation_id)
         business_key = f"agent:{conversation.id}:{client_key or secrets.token_urlsafe(12)}"
         already = session.scalars(
             select(OutboxMessage).where(OutboxMessage.business_key == business_key)).first()
         if already is not None:
-            return already
+            return already, False
+        self._require_open(conversation, agent)
         config = self.processor.config.current(session)
         locale = locale_for(contact, self.processor.default_locale)
         check = check_reply(config, contact, locale, now, template=template is not None)
@@ -150,8 +151,8 @@ class AgentDesk:
             raise DeskError(409, check.verdict.reason,
                             templates=[key for key, _ in check.templates])
         self.processor.run_event(session, contact, HandoffFlow.flow_name, "reply", now,
-                                 agent=agent, text=text, template=template, key=business_key,
-                                 kind=str(check.kind))
+                                 agent=agent, text=text, template=template,
+                                 business_key=business_key, message_kind=str(check.kind))
         record = record_for(session, conversation, contact)
         record.agent = agent
         record.claimed_at = record.claimed_at or now
@@ -159,10 +160,10 @@ class AgentDesk:
         session.add(HandoffEvent(conversation_id=conversation.id, kind="replied", agent=agent,
                                  outbox_key=business_key, at=now))
         return session.scalars(
-            select(OutboxMessage).where(OutboxMessage.business_key == business_key)).one()
+            select(OutboxMessage).where(OutboxMessage.business_key == business_key)).one(), True
 
-    def add_note(self, session: Session, conversation_id: int, agent: str, text: str,
-                 now: datetime) -> HandoffEvent:
+    def add_note(self, session: Session, conversation_id: int, agent: str, now: datetime, *,
+                 text: str) -> HandoffEvent:
         """Keep an internal note on a conversation (never sent to the customer)."""
         text = text.strip()
         if not text:
@@ -240,9 +241,13 @@ class AgentDesk:
               agent: str) -> tuple[Conversation, Contact]:
         """The conversation, locked, if it is in handoff and not another agent's."""
         conversation, contact = self._locked(session, conversation_id)
+        self._require_open(conversation, agent)
+        return conversation, contact
+
+    @staticmethod
+    def _require_open(conversation: Conversation, agent: str) -> None:
         if conversation.flow != HandoffFlow.flow_name or conversation.state not in OPEN_STATES:
             raise DeskError(409, "this conversation is not with the team: the bot has it")
         owner = conversation.data.get("agent")
         if conversation.state == "with_agent" and owner != agent:
             raise DeskError(409, f"{owner} is handling this conversation", agent=owner)
-        return conversation, contact

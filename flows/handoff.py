@@ -80,11 +80,11 @@ class HandoffFlow(Flow):
         config = turn.config.get(HandoffConfig)
         self._return_at(turn, config.weekly_hours().add_working_time(turn.now, config.silent_limit))
 
-    def on_reply(self, turn: Turn, text: str, key: str, kind: str,
+    def on_reply(self, turn: Turn, text: str, business_key: str, message_kind: str,
                  template: str | None = None) -> None:
         say = turn.say(template or "handoff.agent_message", text=text)
-        say.business_key = key
-        say.kind = kind
+        say.business_key = business_key
+        say.kind = message_kind
 
     def on_enter_resolved(self, turn: Turn, handoff_id: int, answered: bool) -> None:
         if answered and turn.config.get(HandoffConfig).ask_satisfaction:
