@@ -226,13 +226,14 @@ def timeline(session: Session, conversation_id: int, limit: int = RECENT_MESSAGE
     entries = [(m.received_at, 0, m.id, TimelineEntry(
         m.received_at, "in", m.body + "".join(f"\n[{media['content_type']}]" for media in m.media),
         kind=m.outcome)) for m in inbound]
-    entries += [(m.created_at, 1, m.id, TimelineEntry(
+    entries += [(m.created_at, 2, m.id, TimelineEntry(
         m.created_at, "out", m.body, kind=m.kind, status=m.status, reason=m.status_reason or "",
         template=m.template or "", by=sent_by.get(m.business_key),
         due_at=m.due_at if m.status == "queued" and m.due_at > m.created_at else None))
         for m in outbound]
-    entries += [(e.at, 2, e.id, TimelineEntry(e.at, "team", e.text or "", kind=e.kind, by=e.agent))
+    entries += [(e.at, 1, e.id, TimelineEntry(e.at, "team", e.text or "", kind=e.kind, by=e.agent))
                 for e in events if e.kind != "replied"]
+    # At one instant: the customer's message, then what a person did, then what went out.
     entries.sort(key=lambda entry: entry[:3])
     return [entry for *_, entry in entries[-limit:]]
 

@@ -48,7 +48,7 @@ class Change:
     """Whether the queue may look different (a conversation in handoff changed)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Subscription:
     """One console page listening."""
 
@@ -133,7 +133,9 @@ class HandoffFeed:
         if self._closed:
             subscription.changes.put_nowait(None)
         self._subscribers.add(subscription)
-        self.poke()
+        if self._cursor is None:
+            # Changes count from now: whatever is written after subscribing is reported.
+            self._cursor = await self.store.read(read_cursor)
         try:
             yield subscription
         finally:
