@@ -162,7 +162,8 @@ class ConversationContext:
             "reply": {"kind": str(self.reply.kind), "gate": str(self.reply.verdict.action),
                       "reason": self.reply.verdict.reason or None,
                       "until": _iso(self.reply.verdict.until),
-                      "templates": [{"key": k, "label": label} for k, label in self.reply.templates]},
+                      "templates": [{"key": t.key, "label": t.label, "needs_text": t.needs_text}
+                                    for t in self.reply.templates]},
             "account": [{"title": s.title, "rows": [list(row) for row in s.rows]}
                         for s in self.sections],
             "timeline": [entry.as_json() for entry in self.timeline],

@@ -48,13 +48,24 @@ class DeskError(Exception):
 
 
 @dataclass(frozen=True)
+class OfferedTemplate:
+    """An approved WhatsApp template an agent may send outside the 24-hour window."""
+
+    key: str
+    """The message key (``handoff.follow_up``)."""
+    label: str
+    needs_text: bool
+    """Whether the template carries the agent's own words (its variables include ``text``)."""
+
+
+@dataclass(frozen=True)
 class ReplyCheck:
     """What the outbound gate will do with an agent's message, known before it is written."""
 
     kind: gate.Kind
     verdict: gate.Verdict
-    templates: tuple[tuple[str, str], ...]
-    """Approved WhatsApp templates an agent may send instead: (message key, label)."""
+    templates: tuple[OfferedTemplate, ...]
+    """Approved WhatsApp templates an agent may send instead."""
 
 
 def reply_kind(contact: Contact, now: datetime) -> gate.Kind:
@@ -63,7 +74,7 @@ def reply_kind(contact: Contact, now: datetime) -> gate.Kind:
     return gate.Kind.REPLY if last is not None and now - last < REPLY_WINDOW else gate.Kind.PROACTIVE
 
 
-def agent_templates(config: BotConfig, contact: Contact, locale: str) -> tuple[tuple[str, str], ...]:
+def agent_templates(config: BotConfig, contact: Contact, locale: str) -> tuple[OfferedTemplate, ...]:
     """The approved WhatsApp templates of the handoff's messages in the contact's locale."""
     if contact.channel != Channel.WHATSAPP:
         return ()
@@ -72,7 +83,7 @@ def agent_templates(config: BotConfig, contact: Contact, locale: str) -> tuple[t
     for key in sorted(section.templates):
         approved = section.approved(key, locale)
         if key.startswith(f"{HandoffFlow.flow_name}.") and approved is not None:
-            found.append((key, approved.label or key))
+            found.append(OfferedTemplate(key, approved.label or key, "text" in approved.variables))
     return tuple(found)
 
 
@@ -144,12 +155,14 @@ class AgentDesk:
         config = self.processor.config.current(session)
         locale = locale_for(contact, self.processor.default_locale)
         check = check_reply(config, contact, locale, now, template=template is not None)
-        if template is not None and template not in dict(check.templates):
+        offered = {offer.key: offer for offer in check.templates}
+        if template is not None and template not in offered:
             raise DeskError(422, f"{template!r} is not an approved template for this customer",
-                            templates=[key for key, _ in check.templates])
+                            templates=list(offered))
+        if template is not None and offered[template].needs_text and not text:
+            raise DeskError(422, "this template carries your message: write it first")
         if check.verdict.action in (gate.Action.HOLD, gate.Action.DROP):
-            raise DeskError(409, check.verdict.reason,
-                            templates=[key for key, _ in check.templates])
+            raise DeskError(409, check.verdict.reason, templates=list(offered))
         self.processor.run_event(session, contact, HandoffFlow.flow_name, "reply", now,
                                  agent=agent, text=text, template=template,
                                  business_key=business_key, message_kind=str(check.kind))

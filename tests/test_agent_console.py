@@ -135,7 +135,9 @@ async def test_refusals_are_shown_on_the_page(make_bot, database_url, twilio, cl
     refused = await bot.client.post(f"/agent/conversations/{conversation_id}/messages",
                                     data={"csrf_token": csrf, "text": "Hi"})
     assert refused.status == 409
-    assert f"{OTHER_AGENT} is handling this conversation" in await refused.text()
+    page = await refused.text()
+    assert f"{OTHER_AGENT} is handling this conversation" in page
+    assert ">Hi</textarea>" in page  # the agent's words are not lost
     missing = await bot.client.get("/agent/conversations/4242")
     assert missing.status == 404
 

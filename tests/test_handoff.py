@@ -451,3 +451,23 @@ async def test_a_silent_agent_also_hands_back_but_each_reply_restarts_the_timer(
     assert events == ["claimed", "replied", "returned"]
     jobs = await services.store.read(lambda s: sorted(j.status for j in s.scalars(select(Job))))
     assert jobs == ["done", "done", "done"]
+
+
+async def test_a_template_that_carries_the_agents_words_needs_them(make_bot, database_url, twilio,
+                                                                   clock):
+    """With ``handoff.agent_message`` approved (its text in placeholder 1), an agent outside the
+    window may send their own words in it — but not an empty one."""
+    bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await bot.message(WHATSAPP, "talk to a person")
+    conversation_id = (await _conversation(services)).id
+    await _configure(services, HandoffConfig, return_unclaimed_after_minutes=7 * 24 * 60)
+    await _configure(services, WhatsAppTemplates, templates={"handoff.agent_message": {
+        "en": {"content_sid": "HX" + "d" * 32, "variables": ["text"], "label": "Agent note"}}})
+    clock.advance(hours=30)
+    with pytest.raises(DeskError) as empty:
+        await _desk(services, "reply", conversation_id, template="handoff.agent_message")
+    assert empty.value.status == 422 and "write it first" in empty.value.reason
+    row, _ = await _desk(services, "reply", conversation_id, template="handoff.agent_message",
+                         text="Your refund went out today.")
+    assert (row.template, row.body, row.kind) == ("handoff.agent_message",
+                                                  "Your refund went out today.", "proactive")

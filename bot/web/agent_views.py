@@ -70,13 +70,13 @@ async def _context(request: web.Request, wanted: int) -> ConversationContext:
 
 
 async def _conversation_page(request: web.Request, *, error: str | None = None,
-                             status: int = 200) -> web.Response:
+                             status: int = 200, draft: str = "") -> web.Response:
     wanted = conversation_id(request)
     context = await _context(request, wanted)
     notice = NOTICES.get(request.query.get("done", ""))
     return render_page(request, "agent_conversation.html", status=status, c=context, error=error,
                        notice=None if error else notice, reply_key=secrets.token_urlsafe(12),
-                       **_helpers(request.app[SERVICES].clock.now()))
+                       draft=draft, **_helpers(request.app[SERVICES].clock.now()))
 
 
 @console(Role.AGENT)
@@ -110,13 +110,16 @@ async def conversation_panel(request: web.Request) -> web.Response:
                        **_helpers(request.app[SERVICES].clock.now()))
 
 
-async def _form_action(request: web.Request, done: str, work: Any) -> web.Response:
-    """Run a desk action from a form; back to the page, or the page with the refusal."""
+async def _form_action(request: web.Request, done: str, work: Any, *,
+                       draft: str = "") -> web.Response:
+    """Run a desk action from a form; back to the page, or the page with the refusal (and the
+    agent's unsent text)."""
     services = request.app[SERVICES]
     try:
         await act(services, work)
     except DeskError as refused:
-        return await _conversation_page(request, error=refused.reason, status=refused.status)
+        return await _conversation_page(request, error=refused.reason, status=refused.status,
+                                        draft=draft)
     raise web.HTTPSeeOther(f"/agent/conversations/{conversation_id(request)}?done={done}")
 
 
@@ -139,7 +142,7 @@ async def reply_form(request: web.Request) -> web.Response:
     key = str(form.get("key", "")) or None
     return await _form_action(request, "sent", lambda session: services.desk.reply(
         session, wanted, agent, now, text=text, template=str(template) if template else None,
-        client_key=key))
+        client_key=key), draft=text)
 
 
 @console(Role.AGENT)
@@ -172,17 +175,21 @@ async def events(request: web.Request) -> web.StreamResponse:
                                            "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     async with services.feed.subscribe(watching) as subscription:
-        await response.write(b"retry: 2000\nevent: ready\ndata: {}\n\n")
-        while True:
-            try:
-                change = await asyncio.wait_for(subscription.changes.get(), KEEP_ALIVE_SECONDS)
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            if change is None:
-                break
-            data = json.dumps({"conversations": sorted(change.conversations), "queue": change.queue})
-            await response.write(f"event: change\ndata: {data}\n\n".encode())
+        try:
+            await response.write(b"retry: 2000\nevent: ready\ndata: {}\n\n")
+            while True:
+                try:
+                    change = await asyncio.wait_for(subscription.changes.get(), KEEP_ALIVE_SECONDS)
+                except TimeoutError:
+                    await response.write(b": keep-alive\n\n")  # also finds a closed tab
+                    continue
+                if change is None:
+                    break
+                data = json.dumps({"conversations": sorted(change.conversations),
+                                   "queue": change.queue})
+                await response.write(f"event: change\ndata: {data}\n\n".encode())
+        except ConnectionResetError:
+            pass  # the console went away
     return response
 
 
