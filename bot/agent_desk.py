@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from bot import gate
 from bot.config import BotConfig
-from bot.effects import recipient_of
 from bot.messages import Channel
 from bot.processor import TurnProcessor, locale_for
 from bot.store.database import lock_conversations
@@ -92,7 +91,8 @@ def check_reply(config: BotConfig, contact: Contact, locale: str, now: datetime,
     """Ask the gate about a free-form message (or an approved template) to this contact now."""
     kind = reply_kind(contact, now)
     verdict = gate.decide(gate.Outgoing(Channel(contact.channel), kind, is_template=template),
-                          recipient_of(contact), now)
+                          gate.Recipient(contact.address, contact.opted_out,
+                                         contact.last_inbound_at), now)
     return ReplyCheck(kind, verdict, agent_templates(config, contact, locale))
 
 

@@ -65,33 +65,34 @@ DETRACTOR_MAX = 2
 _REPEATED_PUNCTUATION = re.compile(r"[!?¡¿]{2,}")
 
 
-def _phrases(by_locale: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
-    return tuple(sorted({f" {fold(p)} " for phrases in by_locale.values() for p in phrases}))
+def _matcher(by_locale: dict[str, tuple[str, ...]]) -> re.Pattern[str]:
+    """One pattern for every locale's phrases, matching whole words of folded text."""
+    phrases = sorted({fold(p) for phrases in by_locale.values() for p in phrases}, key=len,
+                     reverse=True)
+    return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b")
 
 
-_ASKS = _phrases(ASK_PHRASES)
-_FRUSTRATIONS = _phrases(FRUSTRATION_WORDS)
+_ASKS = _matcher(ASK_PHRASES)
+_FRUSTRATIONS = _matcher(FRUSTRATION_WORDS)
 
 
-def _padded(text: str) -> str:
+def _folded(text: str) -> str:
     # Apostrophes vanish rather than split words, so "doesn't" reads as "doesnt".
-    return f" {fold(text.replace(chr(39), '').replace('’', ''))} "
+    return fold(text.replace("'", "").replace("’", ""))
 
 
 def asks_for_person(text: str) -> bool:
     """Whether the message asks for a person, in any shipped locale."""
-    padded = _padded(text)
-    return any(phrase in padded for phrase in _ASKS)
+    return _ASKS.search(_folded(text)) is not None
 
 
-def frustration_score(text: str) -> int:
+def frustration_score(text: str, folded: str | None = None) -> int:
     """How strongly the message signals frustration: 2 per lexicon word (at most two count),
     1 for shouting, 1 for repeated punctuation, 1 for angry emoji."""
-    padded = _padded(text)
-    score = 2 * min(2, sum(1 for word in _FRUSTRATIONS if word in padded))
-    letters = [ch for ch in text if ch.isalpha()]
-    capitals = sum(1 for ch in letters if ch.isupper())
-    if capitals >= MIN_SHOUTED_LETTERS and capitals >= 0.7 * len(letters):
+    words = set(_FRUSTRATIONS.findall(_folded(text) if folded is None else folded))
+    score = 2 * min(2, len(words))
+    capitals = sum(map(str.isupper, text))
+    if capitals >= MIN_SHOUTED_LETTERS and capitals >= 0.7 * sum(map(str.isalpha, text)):
         score += 1
     if _REPEATED_PUNCTUATION.search(text):
         score += 1
@@ -102,9 +103,10 @@ def frustration_score(text: str) -> int:
 
 def escalation_for(text: str) -> Reason | None:
     """The reason a customer's own words hand the conversation to a person, if any."""
-    if asks_for_person(text):
+    folded = _folded(text)
+    if _ASKS.search(folded):
         return Reason.ASKED
-    if frustration_score(text) >= STRONG_FRUSTRATION:
+    if frustration_score(text, folded) >= STRONG_FRUSTRATION:
         return Reason.FRUSTRATED
     return None
 

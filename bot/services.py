@@ -16,8 +16,8 @@ from bot.clock import Clock, SystemClock
 from bot.config import ConfigCache
 from bot.engine import ConversationEngine
 from bot.faq import FaqLibrary
+from bot.handoff_feed import HandoffFeed
 from bot.i18n import shipped_locales
-from bot.live import HandoffFeed
 from bot.metrics import Metrics
 from bot.outbox import SendOutcome
 from bot.pipeline import InboundPipeline

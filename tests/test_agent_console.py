@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.agent_context import ContextSection
 from bot.config import save_section
-from bot.live import HandoffFeed
+from bot.handoff_feed import HandoffFeed
 from bot.services import build_services
 from bot.store.models import Contact, Conversation
 from tests.conftest import live_settings
