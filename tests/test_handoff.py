@@ -471,3 +471,21 @@ async def test_a_template_that_carries_the_agents_words_needs_them(make_bot, dat
                          text="Your refund went out today.")
     assert (row.template, row.body, row.kind) == ("handoff.agent_message",
                                                   "Your refund went out today.", "proactive")
+
+
+async def test_the_return_timer_counts_working_time_across_a_dst_weekend(make_bot, database_url,
+                                                                         twilio, clock):
+    """Asked at 16:30 New York on the Friday before the clocks go back, with two working hours
+    to wait: the bot takes it back on Monday at 10:30 local, which is 15:30 UTC (not 14:30)."""
+    friday = datetime(2026, 10, 30, 20, 30, tzinfo=UTC)  # 16:30 EDT
+    bot, services = await _bot(make_bot, database_url, twilio, clock, at=friday)
+    await _configure(services, HandoffConfig, timezone="America/New_York",
+                     return_unclaimed_after_minutes=120)
+    await bot.message(SMS, "talk to a person")
+    clock.set(datetime(2026, 11, 2, 15, 29, tzinfo=UTC))
+    await _run_jobs(services)
+    assert (await _conversation(services)).state == "waiting"
+    clock.set(datetime(2026, 11, 2, 15, 30, tzinfo=UTC))
+    await _run_jobs(services)
+    assert (await _conversation(services)).flow is None
+    assert (await _outbox(services))[-1].template == "handoff.returned"

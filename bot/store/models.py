@@ -230,7 +230,7 @@ class HandoffEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
-    kind: str = Field(max_length=16, description="claimed | replied | note | resolved | returned")
+    kind: str = Field(max_length=16, description="claimed | replied | note | resolved | returned | rated")
     agent: str | None = Field(default=None, max_length=254)
     text: str | None = Field(default=None, sa_type=Text)
     outbox_key: str | None = Field(default=None, max_length=200,
