@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.agent_context import ContextSection
 from bot.config import save_section
-from bot.handoff_feed import HandoffFeed
+from bot.handoff_feed import Change, HandoffFeed, changes_between, read_cursor
 from bot.services import build_services
 from bot.store.models import Contact, Conversation
 from tests.conftest import live_settings
@@ -167,7 +167,7 @@ async def test_the_page_warns_before_sending_outside_the_whatsapp_window(make_bo
     # The bot's handoff message was queued but never sent; a pass of the sender now holds it.
     await services.sender.drain()
     panel = _text(await (await bot.client.get(f"/agent/conversations/{conversation_id}/panel")).text())
-    assert "bot · held: outside the WhatsApp 24-hour window and no approved template" in panel
+    assert "bot · held: outside the WhatsApp 24-hour window" in panel
 
 
 async def _next_event(stream, timeout: float = 5.0) -> tuple[str, dict]:
@@ -231,3 +231,20 @@ async def test_another_process_writing_reaches_the_console(database_url, twilio,
     finally:
         await webhook_side.stop()
         console_side.store.close()
+
+
+async def test_a_queue_change_is_seen_even_when_its_rows_were_numbered_earlier(
+        make_bot, database_url, twilio, clock):
+    """Row ids can commit out of order on PostgreSQL; the queue's fingerprint still tells the
+    consoles that the queue changed when no id moved past the cursor."""
+    bot, services = await _app(make_bot, database_url, twilio, clock)
+    await bot.message("+14155550100", "hello")
+    before = await services.store.read(read_cursor)
+    await bot.message("+14155550100", "talk to a person")
+    after = await services.store.read(read_cursor)
+    # As if the new rows had ids at or below the old cursor: only the fingerprint differs.
+    pretend_old = after[:4] + before[4:]
+    change = await services.store.read(lambda s: changes_between(s, pretend_old, after, []))
+    assert change == Change(frozenset(), True)
+    assert await services.store.read(lambda s: changes_between(s, after, after, [])) == \
+        Change(frozenset(), False)
