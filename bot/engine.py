@@ -2,7 +2,8 @@
 
 Order, per message: map a numbered/typed answer to its choice → compliance keywords and
 plain-language revocation ("stop texting me") → "what did I agree to?" (they pre-empt
-everything) → a person owns the conversation? stay silent → route to a flow and run it.
+everything) → a person owns the conversation? stay silent → route to a flow and run it → the
+bot failed to understand too often in a row? hand over to a person instead.
 Everything here is synchronous and pure over the loaded rows; the caller persists the Turn.
 """
 
@@ -15,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from statemachine.exceptions import TransitionNotAllowed
 
+from bot.escalation import Reason, misunderstood_too_often
+from bot.handoff_config import HandoffConfig
 from bot.keywords import KeywordKind, asks_about_consent, classify_keyword, fold, is_revocation
 from bot.messages import Channel, Choice
 from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow, parse_payload
+from flows.handover import HANDOFF_FLOW, take_next_route
 
 if TYPE_CHECKING:
     from bot.store.models import Contact
@@ -65,7 +69,15 @@ class ConversationEngine:
             return "to_agent"
 
         flow_name, event, kwargs = self._route(turn, payload, active)
+        misunderstood, said = conversation.misunderstood, len(turn.says)
         self.run(turn, flow_name, event, **kwargs)
+        if conversation.misunderstood <= misunderstood:
+            conversation.misunderstood = 0  # understood: the count is of misses in a row
+        elif misunderstood_too_often(conversation.misunderstood,
+                                     turn.config.get(HandoffConfig).escalate_after_misunderstood):
+            # One message that says a person is coming, instead of "I'm not sure" first.
+            del turn.says[said:]
+            self.run(turn, HANDOFF_FLOW, "request", arg=str(Reason.NOT_UNDERSTOOD))
         return "handled"
 
     def _handle_keyword(self, turn: Turn, keyword: KeywordKind) -> bool:
@@ -128,6 +140,10 @@ class ConversationEngine:
         conversation = turn.conversation
         flow_class = self.flows[flow_name]
         if conversation.flow != flow_name:
+            # The flow starting learns where the conversation was (an agent wants to know).
+            kwargs["previous"] = ({"flow": conversation.flow, "state": conversation.state,
+                                   "data": dict(conversation.data)}
+                                  if conversation.flow else None)
             conversation.flow = flow_name
             conversation.state = None
             conversation.data.clear()
@@ -137,10 +153,14 @@ class ConversationEngine:
         except TransitionNotAllowed:
             self._did_not_understand(turn)
             return
+        next_route = take_next_route(conversation)
         if flow.is_terminated:
             conversation.flow = None
             conversation.state = None
             conversation.data.clear()
+        parsed = parse_payload(next_route) if next_route else None
+        if parsed is not None and parsed[0] in self.flows:
+            self.run(turn, parsed[0], parsed[1], arg=parsed[2])
 
     def _did_not_understand(self, turn: Turn) -> None:
         """Answer an event the current state cannot take: say so and repeat the choices."""

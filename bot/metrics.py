@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from bot.support_report import SupportReport
 
 
 class Metrics:
@@ -21,3 +26,41 @@ class Metrics:
         self.outbox_depth = Gauge("bot_outbox_depth", "Outbox rows by status", ["status"],
                                   registry=self.registry)
         self.jobs_due = Gauge("bot_jobs_pending", "Scheduled jobs waiting", registry=self.registry)
+        self.handoffs_open = Gauge("bot_support_handoffs_open",
+                                   "Conversations with the team now, by state", ["state"],
+                                   registry=self.registry)
+        support = ("agent",)
+        self.first_response = Gauge(
+            "bot_support_first_response_seconds",
+            "Average time from a handoff request to the agent's first message, last 30 days "
+            '(agent="*" is everyone)', support, registry=self.registry)
+        self.resolution = Gauge(
+            "bot_support_resolution_seconds",
+            "Average time from a handoff request to its resolution, last 30 days", support,
+            registry=self.registry)
+        self.csat = Gauge("bot_support_csat", "Average satisfaction answer (1-5), last 30 days",
+                          support, registry=self.registry)
+        self.csat_responses = Gauge("bot_support_csat_responses",
+                                    "Satisfaction answers, last 30 days", support,
+                                    registry=self.registry)
+        self.handoffs = Gauge("bot_support_handoffs",
+                              "Handoffs requested in the last 30 days, by how they ended",
+                              ["agent", "outcome"], registry=self.registry)
+
+    def record_support(self, report: SupportReport) -> None:
+        """Set the support gauges from a report (read at scrape time)."""
+        self.handoffs_open.labels("waiting").set(report.waiting)
+        self.handoffs_open.labels("with_agent").set(report.with_agent)
+        for gauge in (self.first_response, self.resolution, self.csat, self.csat_responses,
+                      self.handoffs):
+            gauge.clear()  # an agent with nothing in the window has no series
+        for measures in (report.overall, *report.by_agent):
+            agent = measures.agent
+            for gauge, value in ((self.first_response, measures.first_response_avg),
+                                 (self.resolution, measures.resolution_avg),
+                                 (self.csat, measures.csat_avg)):
+                if value is not None:
+                    gauge.labels(agent).set(value)
+            self.csat_responses.labels(agent).set(measures.csat_responses)
+            self.handoffs.labels(agent, "resolved").set(measures.resolved)
+            self.handoffs.labels(agent, "returned").set(measures.returned)

@@ -80,6 +80,31 @@ def gather_facts(session: Session, drafts: Sequence[Draft], now: datetime,
     return facts
 
 
+def foresee(session: Session, contact: Contact, *, template: str, locale: str, kind: Kind,
+            is_template: bool, now: datetime, config: BotConfig) -> Verdict:
+    """What the gate will do with a message to ``contact`` queued now — followed through a
+    deferral to the moment it would go, since quiet hours defer first and the WhatsApp window
+    may then hold it. For consoles that must tell a person before they write. A message that
+    waits but then goes is answered as DEFER with its sending time."""
+    row = {"channel": contact.channel, "kind": str(kind), "to_address": contact.address,
+           "template": template, "subject": None, "due_at": now, "error_code": None,
+           "content_sid": "approved" if is_template else None}
+    draft = Draft(row, contact, None, locale)
+    policy = policy_of(config)
+    first: Verdict | None = None
+    at = now
+    for _ in range(4):  # a deferral can only be followed by a send, a hold or another deferral
+        [(message, recipient)] = gather_facts(session, [draft], at, config)
+        verdict = decide(message, recipient, at, policy)
+        if verdict.action is not Action.DEFER or verdict.until is None:
+            break
+        first = first or verdict
+        at = row["due_at"] = verdict.until
+    if first is not None and verdict.action is Action.SEND:
+        return replace(first, until=at)
+    return verdict
+
+
 def _capped(draft: Draft) -> bool:
     return draft.row["kind"] == Kind.PROACTIVE and restricted_state(draft.row["to_address"]) is not None
 

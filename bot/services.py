@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot.agent_context import ContextProvider
+from bot.agent_desk import AgentDesk
 from bot.channels.console import ConsoleTransport
 from bot.channels.transport import Transport
 from bot.channels.twilio_rest import TwilioTransport
@@ -16,6 +18,7 @@ from bot.consent import consent_page_link
 from bot.content_versions import ContentOverrides
 from bot.engine import ConversationEngine
 from bot.faq import FaqLibrary
+from bot.handoff_feed import HandoffFeed
 from bot.i18n import shipped_locales
 from bot.metrics import Metrics
 from bot.outbound_gate import OutboundGate
@@ -30,11 +33,12 @@ from bot.settings import Settings
 from bot.store.database import Store
 from bot.whatsapp_templates import WhatsAppTemplates  # noqa: F401  (registers the section)
 from flows.faq import FaqFlow
-from flows.handoff import HandoffFlow
+from flows.handoff import RETURN_JOB, HandoffFlow
+from flows.survey import RECORD_JOB, SurveyFlow
 
 log = logging.getLogger(__name__)
 
-FLOWS = (FaqFlow, HandoffFlow)
+FLOWS = (FaqFlow, HandoffFlow, SurveyFlow)
 
 
 def default_transport(settings: Settings) -> Transport:
@@ -68,7 +72,11 @@ class Services:
     config: ConfigCache
     overrides: ContentOverrides
     """Operators' saved templates and FAQs, refreshed once per turn batch."""
+    desk: AgentDesk
+    feed: HandoffFeed
     job_handlers: dict[str, JobHandler] = field(default_factory=dict)
+    context_providers: list[ContextProvider] = field(default_factory=list)
+    """Account facts for the agent console (subscription, payments, offers); see agent_context."""
     _stop: asyncio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -77,8 +85,9 @@ class Services:
         self._stop = asyncio.Event()
         if inbound:
             self.pipeline.start()
+            self._tasks.append(asyncio.create_task(self.feed.run(self._stop), name="console-feed"))
         if worker:
-            self._tasks = [
+            self._tasks += [
                 asyncio.create_task(self.sender.run(self._stop), name="outbox-sender"),
                 asyncio.create_task(self.scheduler.run(self._stop), name="scheduler"),
             ]
@@ -122,13 +131,19 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                           pacer=pacer, on_sent=count_sent,
                           lease=timedelta(seconds=settings.send_lease_seconds))
 
+    feed = HandoffFeed(store)
+
     def committed(batch: Batch) -> None:
         if batch.queued:
             sender.notify()
+        feed.poke()
 
     pipeline = InboundPipeline(store, processor, clock, on_committed=committed)
+    desk = AgentDesk(processor)
+    handlers[RETURN_JOB] = desk.return_to_bot
+    handlers[RECORD_JOB] = desk.record_rating
     scheduler = Scheduler(store, clock, handlers)
     return Services(settings=settings, clock=clock, store=store, renderer=renderer, faq=faq,
                     engine=engine, processor=processor, pipeline=pipeline, transport=transport,
                     sender=sender, scheduler=scheduler, metrics=metrics, config=config,
-                    overrides=overrides, job_handlers=handlers)
+                    overrides=overrides, desk=desk, feed=feed, job_handlers=handlers)

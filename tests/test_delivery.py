@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.channels.twilio_rest import TwilioTransport
+from bot.config import save_section
 from bot.outbox import claim_due
 from bot.store.models import ConsentEvent, Contact, InboundMessage, OutboxMessage
 from tests.conftest import live_settings, new_sid
@@ -84,6 +85,9 @@ async def test_concurrent_messages_of_one_conversation_never_interleave(make_bot
     the FAQ's 'not sure' state advances once per message and replies go out in that order."""
     double, base = twilio
     bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    # Keep the bot answering every miss (by default the second one in a row goes to a person).
+    await services.store.write(lambda s: save_section(
+        s, "handoff", {"escalate_after_misunderstood": 10}, now=clock.now(), updated_by="test"))
     others = [f"+1415555{n:04d}" for n in range(20)]
     posts = [bot.message(CUSTOMER, f"zzqx nonsense {n}") for n in range(6)]
     posts += [bot.message(other, "hi") for other in others]

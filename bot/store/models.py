@@ -37,6 +37,11 @@ class Conversation(SQLModel, table=True):
     """The bot's side of the dialog with one contact: which flow it is in and where."""
 
     __tablename__ = "conversation"
+    __table_args__ = (
+        # The agents' queue: only conversations in handoff are indexed.
+        Index("ix_conversation_in_handoff", "state", sqlite_where=text("flow = 'handoff'"),
+              postgresql_where=text("flow = 'handoff'")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id", unique=True)
@@ -238,3 +243,42 @@ class ConfigChange(SQLModel, table=True):
     after: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonType, nullable=False))
     changed_by: str = Field(max_length=254)
     changed_at: datetime = _utc(nullable=False)
+
+class Handoff(SQLModel, table=True):
+    """One time a conversation went to a person: who took it, how fast they answered, how it
+    ended and how the customer rated it. Written by agents' actions and the return timer; the
+    live state (the queue) is the conversation itself."""
+
+    __tablename__ = "handoff"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "requested_at", name="uq_handoff_request"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    contact_id: int = Field(foreign_key="contact.id")
+    reason: str = Field(max_length=64)
+    requested_at: datetime = _utc(nullable=False, index=True)
+    claimed_at: datetime | None = _utc()
+    agent: str | None = Field(default=None, max_length=254, description="the agent's email")
+    first_response_at: datetime | None = _utc()
+    closed_at: datetime | None = _utc()
+    outcome: str | None = Field(default=None, max_length=16, description="resolved | returned")
+    csat: int | None = Field(default=None, description="the customer's 1–5 rating")
+    csat_at: datetime | None = _utc()
+
+
+class HandoffEvent(SQLModel, table=True):
+    """What people did with a conversation: claimed, replied, noted, resolved; and the bot
+    taking it back. Internal notes live here, never in the customer's messages."""
+
+    __tablename__ = "handoff_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    kind: str = Field(max_length=16, description="claimed | replied | note | resolved | returned | rated")
+    agent: str | None = Field(default=None, max_length=254)
+    text: str | None = Field(default=None, sa_type=Text)
+    outbox_key: str | None = Field(default=None, max_length=200,
+                                   description="the business key of the message a reply queued")
+    at: datetime = _utc(nullable=False)

@@ -8,6 +8,8 @@ from aiohttp import web
 
 from bot.services import Services
 from bot.web import ops_views, twilio_views
+from bot.web.agent_api import setup_agent_api_routes
+from bot.web.agent_views import setup_agent_routes
 from bot.web.consent_views import setup_consent_routes
 from bot.web.keys import SERVICES
 from bot.web.login_views import setup_login_routes
@@ -24,6 +26,8 @@ def setup_routes(app: web.Application, services: Services) -> None:
     setup_login_routes(app)
     setup_consent_routes(app)
     setup_operator_routes(app, services)
+    setup_agent_routes(app)
+    setup_agent_api_routes(app)
     if services.settings.sandbox:
         setup_sandbox_routes(app)
 
@@ -39,5 +43,10 @@ def create_app(services: Services, *, worker: bool = True) -> web.Application:
         yield
         await services.stop()
 
+    async def end_live_streams(_app: web.Application) -> None:
+        # Open consoles hold event streams; end them so shutdown does not wait on them.
+        services.feed.close()
+
     app.cleanup_ctx.append(lifetime)
+    app.on_shutdown.append(end_live_streams)
     return app

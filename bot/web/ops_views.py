@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
 from bot.store.models import Job, OutboxMessage
+from bot.support_report import METRICS_WINDOW, support_report
 from bot.web.keys import SERVICES
 
 
@@ -35,5 +36,8 @@ async def metrics(request: web.Request) -> web.Response:
                    "dropped", "held"):
         services.metrics.outbox_depth.labels(status).set(by_status.get(status, 0))
     services.metrics.jobs_due.set(pending or 0)
+    now = services.clock.now()
+    services.metrics.record_support(await services.store.read(
+        lambda session: support_report(session, now - METRICS_WINDOW, now)))
     body = generate_latest(services.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

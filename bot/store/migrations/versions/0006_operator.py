@@ -1,7 +1,7 @@
 """operator content versions and settings audit
 
 Revision ID: 0006_operator
-Revises: 0002_console
+Revises: 0005_handoff
 Create Date: 2026-11-22 02:25:56.063095
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import bot.store.types
 
 revision = '0006_operator'
-down_revision = '0002_console'
+down_revision = '0005_handoff'
 branch_labels = None
 depends_on = None
 

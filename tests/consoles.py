@@ -1,0 +1,34 @@
+"""Signing in to the consoles the way a browser does, for tests that drive them over HTTP."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp.test_utils import TestClient
+
+from bot.accounts import create_user
+from bot.services import Services
+
+PASSWORD = "correct horse battery"
+AGENT = "agent@example.com"
+OTHER_AGENT = "other@example.com"
+OPERATOR = "op@example.com"
+
+
+def add_console_users(services: Services) -> None:
+    """Two agents and an operator, all with ``PASSWORD``."""
+    now = services.clock.now()
+    for email, role in ((AGENT, "agent"), (OTHER_AGENT, "agent"), (OPERATOR, "operator")):
+        services.store.write_sync(lambda s, e=email, r=role: create_user(s, e, r, PASSWORD, now))
+
+
+async def sign_in(client: TestClient, email: str) -> str:
+    """Sign in through the form; returns the session's CSRF token (from a console page)."""
+    client.session.cookie_jar.clear()
+    form = await (await client.get("/login")).text()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    response = await client.post("/login", data={"email": email, "password": PASSWORD,
+                                                 "csrf_token": token}, allow_redirects=False)
+    assert response.status == 302, await response.text()
+    page = await (await client.get("/agent")).text()
+    return re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
