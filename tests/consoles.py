@@ -8,11 +8,13 @@ from aiohttp.test_utils import TestClient
 
 from bot.accounts import create_user
 from bot.services import Services
+from tests.conftest import live_settings
 
 PASSWORD = "correct horse battery"
 AGENT = "agent@example.com"
 OTHER_AGENT = "other@example.com"
 OPERATOR = "op@example.com"
+BEARER = {"Authorization": "Bearer test-api-token"}
 
 
 def add_console_users(services: Services) -> None:
@@ -20,6 +22,16 @@ def add_console_users(services: Services) -> None:
     now = services.clock.now()
     for email, role in ((AGENT, "agent"), (OTHER_AGENT, "agent"), (OPERATOR, "operator")):
         services.store.write_sync(lambda s, e=email, r=role: create_user(s, e, r, PASSWORD, now))
+
+
+async def operator_bot(make_bot, database_url: str, clock,
+                       twilio_base_url: str = "http://127.0.0.1:1"):
+    """The app over plain http (so the test client sends the session cookie back), with the
+    console users of ``add_console_users``; returns (BotClient, Services)."""
+    settings = live_settings(database_url, twilio_base_url, public_base_url="http://127.0.0.1")
+    bot, services = await make_bot(settings, clock=clock)
+    add_console_users(services)
+    return bot, services
 
 
 async def sign_in(client: TestClient, email: str) -> str:

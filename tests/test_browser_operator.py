@@ -11,7 +11,7 @@ from bot.clock import SystemClock
 from bot.store.database import Store
 from bot.store.migrate import upgrade
 from tests.browser import CHROMIUM_ARGS, require_chromium
-from tests.operator_client import OPERATOR, PASSWORD
+from tests.consoles import OPERATOR, PASSWORD
 from tests.serve import ServeProcess
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot.message_specs import load_message_specs
 from bot.store.models import ContentVersion, OutboxMessage
-from tests.operator_client import AGENT, BEARER, OPERATOR, operator_bot, sign_in
+from tests.consoles import AGENT, BEARER, OPERATOR, operator_bot, sign_in
 
 GREETING = "/api/templates/faq.greeting"
 
@@ -166,13 +166,13 @@ async def test_only_operators_may_use_the_api(make_bot, database_url, clock):
     url = GREETING + "?locale=en&channel=sms"
     assert (await client.get("/api/templates")).status == 401
     assert (await client.put(url, json={"source": "Hi."})).status == 401
-    agent_csrf = await sign_in(client, services, AGENT)
+    agent_csrf = await sign_in(client, AGENT)
     assert (await client.get("/api/templates")).status == 403
     assert (await client.put(url, json={"source": "Hi."},
                              headers={"X-CSRF-Token": agent_csrf})).status == 403
     assert (await client.post("/api/faq/en/try", json={"question": "hi"},
                               headers={"X-CSRF-Token": agent_csrf})).status == 403
-    csrf = await sign_in(client, services, OPERATOR)
+    csrf = await sign_in(client, OPERATOR)
     assert (await client.get("/api/templates")).status == 200
     assert (await client.put(url, json={"source": "Hi."})).status == 403
     assert (await client.put(url, json={"source": "Hi."},

@@ -15,7 +15,7 @@ from bot.config import ConfigSection
 from bot.message_specs import load_message_specs
 from bot.store.contacts import set_contact_locale
 from bot.store.models import ConfigChange, ContentVersion, OutboxMessage
-from tests.operator_client import AGENT, BEARER, OPERATOR, operator_bot, sign_in
+from tests.consoles import AGENT, BEARER, OPERATOR, operator_bot, sign_in
 
 EDITOR = "/admin/templates/faq.greeting/es/sms"
 
@@ -48,7 +48,7 @@ async def test_anonymous_visitors_and_agents_are_kept_out(make_bot, sqlite_url, 
         response = await client.get(path, allow_redirects=False)
         assert (response.status, response.headers["Location"]) == (302, f"/login?next={path}")
     assert (await client.post(EDITOR, data={"source": "x"})).status == 401
-    csrf = await sign_in(client, services, AGENT)
+    csrf = await sign_in(client, AGENT)
     for path in ("/admin", EDITOR, "/admin/faq", "/admin/settings", "/admin/locales"):
         assert (await client.get(path)).status == 403, path
     for path, data in ((EDITOR, {"source": "Hola."}), ("/admin/faq/en", {"text": "x"}),
@@ -60,11 +60,11 @@ async def test_anonymous_visitors_and_agents_are_kept_out(make_bot, sqlite_url, 
 
 async def test_overview_marks_each_template_per_locale_and_channel(make_bot, sqlite_url, clock):
     """/admin lists every message by flow; an English edit marks the other locales stale."""
-    bot, services = await operator_bot(make_bot, sqlite_url, clock)
+    bot, _services = await operator_bot(make_bot, sqlite_url, clock)
     client = bot.client
     await client.put("/api/templates/faq.greeting?locale=en&channel=sms",
                      json={"source": "Hello from {{ brand }}."}, headers=BEARER)
-    await sign_in(client, services, OPERATOR)
+    await sign_in(client, OPERATOR)
     html = await (await client.get("/admin")).text()
     for flow in ("common", "faq", "handoff"):
         assert f">{flow}</h2>" in html
@@ -82,7 +82,7 @@ async def test_editing_refuses_with_reasons_then_saves_and_rolls_back(make_bot, 
     the text kept; a valid one is saved as version 1 and used; rollback restores the file."""
     bot, services = await operator_bot(make_bot, database_url, clock)
     client = bot.client
-    csrf = await sign_in(client, services, OPERATOR)
+    csrf = await sign_in(client, OPERATOR)
     page = await (await client.get(EDITOR)).text()
     assert _textarea(page, "source") == ("¡Hola! Soy el asistente de {{ brand }}. Haz una "
                                          "pregunta o elige un tema.")
@@ -126,7 +126,7 @@ async def test_faq_editor_refuses_broken_text_and_saves_a_valid_one(make_bot, da
     """A broken FAQ comes back with where and why; a valid one is answered from at once."""
     bot, services = await operator_bot(make_bot, database_url, clock)
     client = bot.client
-    csrf = await sign_in(client, services, OPERATOR)
+    csrf = await sign_in(client, OPERATOR)
     listing = await (await client.get("/admin/faq")).text()
     assert 'href="/admin/faq/pt_BR"' in listing
     page = await (await client.get("/admin/faq/en")).text()
@@ -150,7 +150,7 @@ async def test_settings_are_validated_per_field_and_audited(make_bot, database_u
     a good change is saved with who, when, before and after; an unchanged save records nothing."""
     bot, services = await operator_bot(make_bot, database_url, clock)
     client = bot.client
-    csrf = await sign_in(client, services, OPERATOR)
+    csrf = await sign_in(client, OPERATOR)
     page = await (await client.get("/admin/settings")).text()
     assert "Pacing (demo)" in page and "Approved WhatsApp templates" in page
     assert 'name="per_second" value="10"' in page and "Messages a second per sender." in page
@@ -193,11 +193,11 @@ async def test_settings_are_validated_per_field_and_audited(make_bot, database_u
 
 async def test_locales_page_shows_coverage(make_bot, sqlite_url, clock):
     """Each locale shows its catalog, message and FAQ coverage, and how to add one."""
-    bot, services = await operator_bot(make_bot, sqlite_url, clock)
+    bot, _services = await operator_bot(make_bot, sqlite_url, clock)
     client = bot.client
     await client.put("/api/templates/faq.greeting?locale=en&channel=sms",
                      json={"source": "Hello from {{ brand }}."}, headers=BEARER)
-    await sign_in(client, services, OPERATOR)
+    await sign_in(client, OPERATOR)
     html = await (await client.get("/admin/locales")).text()
     rows = dict(re.findall(r'<tr data-locale="(\w+)">(.*?)</tr>', html, re.S))
     assert set(rows) == {"en", "es", "pt_BR"}
