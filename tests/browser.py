@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 CHROMIUM = os.environ.get("BOT_TEST_CHROMIUM", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("BOT_TEST_REQUIRE_BROWSER") == "1"
@@ -23,3 +26,15 @@ def require_chromium() -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     return CHROMIUM
+
+
+@asynccontextmanager
+async def headless_chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright; closed on the way out."""
+    executable = require_chromium()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()

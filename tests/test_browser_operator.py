@@ -4,13 +4,13 @@ reason, saves a valid text, and the bot's next reply uses it."""
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from bot.accounts import create_user
 from bot.clock import SystemClock
 from bot.store.database import Store
 from bot.store.migrate import upgrade
-from tests.browser import CHROMIUM_ARGS, require_chromium
+from tests.browser import headless_chromium, require_chromium
 from tests.consoles import OPERATOR, PASSWORD
 from tests.serve import ServeProcess
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 async def test_operator_edits_a_template_and_the_bot_uses_it(tmp_path) -> None:
     """A refused edit shows its reason (live and on save); the saved one is the next reply."""
-    chromium = require_chromium()
+    require_chromium()  # skip before starting a server when there is no browser
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     upgrade(url)
     store = Store(url)
@@ -29,9 +29,7 @@ async def test_operator_edits_a_template_and_the_bot_uses_it(tmp_path) -> None:
                           tmp_path / "serve.log")
     await server.start()
     try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=chromium,
-                                                       args=CHROMIUM_ARGS)
+        async with headless_chromium() as browser:
             page = await browser.new_page()
             await page.goto(server.url + "/admin")
             await page.get_by_label("Email").fill(OPERATOR)
@@ -65,6 +63,5 @@ async def test_operator_edits_a_template_and_the_bot_uses_it(tmp_path) -> None:
             await chat.get_by_role("button", name="Send").click()
             await expect(chat.locator(".bot").last).to_contain_text(
                 "Hello from the Support team! Ask away, or pick a topic.")
-            await browser.close()
     finally:
         server.stop()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
-from tests.browser import CHROMIUM_ARGS, require_chromium
+from tests.browser import headless_chromium, require_chromium
 from tests.serve import ServeProcess
 
 pytestmark = pytest.mark.browser
@@ -13,15 +13,13 @@ pytestmark = pytest.mark.browser
 
 async def test_newcomer_chats_through_the_simulator(tmp_path) -> None:
     """Type on SMS and get a numbered menu; switch to WhatsApp, tap a button, get the answer."""
-    chromium = require_chromium()
+    require_chromium()  # skip before starting a server when there is no browser
     server = ServeProcess({"DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
                            "TWILIO_ACCOUNT_SID": "", "TWILIO_AUTH_TOKEN": ""},
                           tmp_path / "serve.log")
     await server.start()
     try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=chromium,
-                                                       args=CHROMIUM_ARGS)
+        async with headless_chromium() as browser:
             page = await browser.new_page()
             await page.goto(server.url + "/")
             await page.get_by_label("Message").fill("hi")
@@ -33,7 +31,6 @@ async def test_newcomer_chats_through_the_simulator(tmp_path) -> None:
             await page.get_by_role("button", name="Send").click()
             await page.get_by_role("button", name="Billing date").click()
             await expect(page.locator(".bot").last).to_contain_text("same day each month")
-            await browser.close()
     finally:
         server.stop()
     assert "SANDBOX MODE" in (tmp_path / "serve.log").read_text()
