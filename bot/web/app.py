@@ -8,8 +8,10 @@ from aiohttp import web
 
 from bot.services import Services
 from bot.web import ops_views, twilio_views
+from bot.web.business_views import setup_business_routes
 from bot.web.keys import SERVICES
 from bot.web.login_views import setup_login_routes
+from bot.web.pay_views import setup_pay_routes
 from bot.web.sandbox_views import setup_sandbox_routes
 
 
@@ -20,6 +22,8 @@ def setup_routes(app: web.Application, services: Services) -> None:
     app.router.add_get("/healthz", ops_views.healthz)
     app.router.add_get("/metrics", ops_views.metrics)
     setup_login_routes(app)
+    setup_business_routes(app)
+    setup_pay_routes(app)
     if services.settings.sandbox:
         setup_sandbox_routes(app)
 
