@@ -90,18 +90,19 @@ def _history(session: Session, contacts: dict[int, Contact],
     """The latest messages both ways on the customer's own contacts, oldest first."""
     conversation_ids = [c.id for c in conversations.values()]
     address_of = {c.id: contacts[c.contact_id].address for c in conversations.values()}
-    inbound = [{
+    # Ordered by time; a message and the replies it caused share one, and the message comes first.
+    entries = [((m.received_at, 0, m.id), {
         "direction": "in", "channel": m.channel, "address": address_of[m.conversation_id],
-        "body": m.body, "payload": m.payload, "at": m.received_at,
-    } for m in session.scalars(select(InboundMessage).where(
+        "body": m.body, "payload": m.payload,
+    }) for m in session.scalars(select(InboundMessage).where(
         InboundMessage.conversation_id.in_(conversation_ids))
         .order_by(InboundMessage.id.desc()).limit(HISTORY_LIMIT))]
-    outbound = [{
+    entries += [((m.created_at, 1, m.id), {
         "direction": "out", "channel": m.channel, "address": m.to_address, "body": m.body,
         "template": m.template, "kind": m.kind, "status": m.status,
-        "status_reason": m.status_reason, "at": m.created_at,
-    } for m in session.scalars(select(OutboxMessage).where(
+        "status_reason": m.status_reason,
+    }) for m in session.scalars(select(OutboxMessage).where(
         OutboxMessage.contact_id.in_(list(contacts)))
         .order_by(OutboxMessage.id.desc()).limit(HISTORY_LIMIT))]
-    history = sorted(inbound + outbound, key=lambda m: m["at"])[-HISTORY_LIMIT:]
-    return [{**m, "at": _when(m["at"])} for m in history]
+    entries.sort(key=lambda entry: entry[0])
+    return [{**row, "at": _when(order[0])} for order, row in entries[-HISTORY_LIMIT:]]

@@ -10,7 +10,7 @@ episode. The payment stops it all and brings one confirmation.
       │              │  ▲   remind [may send] / message (the link again)     │
       │              └──┘                      awaiting_payment ◀──claim_discount
       ├──courtesy──▶ informed        (the subscriber, when a billing contact gets the dunning)
-      └──paid──▶ recovered           paid / lapse: from any waiting state
+      └──paid──▶ recovered           paid / lapse [this invoice]: from any waiting state
 """
 
 from __future__ import annotations
@@ -97,9 +97,15 @@ class DunningFlow(Flow):
     recovered = State(final=True)
     lapsed = State(final=True)
 
-    open = start.to(awaiting_payment, on="send_first_notice")
-    courtesy = (start.to(informed, cond="may_send", on="send_courtesy")
-                | start.to(informed))
+    open = awaiting_payment.from_(start, awaiting_payment, discount_offered,
+                                  on="send_first_notice")
+    courtesy = (
+        informed.from_(start, cond="may_send", on="send_courtesy")
+        | informed.from_(start)
+        | awaiting_payment.from_(awaiting_payment, discount_offered, cond="may_send",
+                                 on="send_courtesy")
+        | awaiting_payment.from_(awaiting_payment, discount_offered)
+    )
     remind = (
         awaiting_payment.from_(start, awaiting_payment, discount_offered, cond="may_send",
                                on="send_reminder")
@@ -114,10 +120,17 @@ class DunningFlow(Flow):
                                          on="apply_discount")
     message = (awaiting_payment.to.itself(on="send_link_again")
                | discount_offered.to.itself(on="send_link_again"))
-    paid = (recovered.from_(start, awaiting_payment, discount_offered, cond="was_told",
-                            on="confirm_payment")
-            | recovered.from_(start, awaiting_payment, discount_offered))
-    lapse = lapsed.from_(start, awaiting_payment, discount_offered)
+    # Another invoice's payment or lapse leaves the conversation on the one it is about.
+    paid = (
+        recovered.from_(start, awaiting_payment, discount_offered,
+                        cond=["is_this_invoice", "was_told"], on="confirm_payment")
+        | recovered.from_(start, awaiting_payment, discount_offered, cond="is_this_invoice")
+        | awaiting_payment.from_(awaiting_payment, discount_offered, cond="was_told",
+                                 on="confirm_payment")
+        | awaiting_payment.from_(awaiting_payment, discount_offered)
+    )
+    lapse = (lapsed.from_(start, awaiting_payment, discount_offered, cond="is_this_invoice")
+             | awaiting_payment.to.itself() | discount_offered.to.itself())
 
     # -- guards ---------------------------------------------------------------------------------
 
@@ -135,6 +148,10 @@ class DunningFlow(Flow):
 
     def was_told(self, turn: Turn, episode: Episode) -> bool:
         return episode.told
+
+    def is_this_invoice(self, turn: Turn, episode: Episode) -> bool:
+        """The event is about the invoice the conversation is about (or about none yet)."""
+        return self.model.data.get("invoice_id") in (None, episode.invoice_id)
 
     # -- what is said and done -----------------------------------------------------------------
 
