@@ -22,6 +22,7 @@ from statemachine import State
 
 from bot.billing.ledger import Action
 from bot.config import ConfigSection, config_section
+from bot.i18n import format_day
 from bot.local_dates import add_months, at_local
 from bot.retention import Kind, Offer, Reason
 from bot.turn import N_, Turn
@@ -241,7 +242,9 @@ class PauseFlow(Flow):
         turn.say("pause.kept", resume_on=self._resume_on(turn), choices=[MAIN_MENU])
 
     def say_resume_day(self, turn: Turn, resume_on: str) -> None:
-        say = turn.say("pause.resume_day", resume_on=their_day(turn, turn.now))
+        # Display-ready, so an approved WhatsApp template can use it as it is.
+        say = turn.say("pause.resume_day", resume_on=format_day(their_day(turn, turn.now),
+                                                                 turn.locale))
         say.business_key = f"pause:resume:{turn.contact.id}:{resume_on}"
         say.subject = f"pause:{turn.account.customer_id if turn.account else turn.contact.id}"
 
