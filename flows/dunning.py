@@ -198,16 +198,18 @@ class DunningFlow(Flow):
                  choices=[PERSON, MAIN_MENU])
 
     def confirm_payment(self, turn: Turn, episode: Episode) -> None:
-        self._notice(turn, episode, "dunning.paid", "paid")
+        self._notice(turn, episode, "dunning.paid", "paid", remember=False)
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _notice(self, turn: Turn, episode: Episode, template: str, step: str,
-                **variables: Any) -> None:
-        """A proactive message of the episode, with its link; remembered for replies."""
+    def _notice(self, turn: Turn, episode: Episode, template: str, step: str, *,
+                remember: bool = True, **variables: Any) -> None:
+        """A proactive message of the episode, with its link; with ``remember`` the conversation
+        is about this invoice from now on (replies give its link)."""
         amount = format_money(episode.amount, episode.currency, turn.locale)
-        self.model.data.update(invoice_id=episode.invoice_id, amount=amount,
-                               pay_url=episode.pay_url)
+        if remember:
+            self.model.data.update(invoice_id=episode.invoice_id, amount=amount,
+                                   pay_url=episode.pay_url)
         say = turn.say(template, amount=amount, pay_url=episode.pay_url, **variables)
         say.business_key = f"{episode.subject}:{step}"
         say.subject = episode.subject

@@ -9,7 +9,6 @@ tried whatever the contact's locale, as customers write in the language they thi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from bot.faq import normalize
 
@@ -18,8 +17,9 @@ _SUBSCRIPTION_ES = r"(?:mi |la |el |esta |este )?(?:suscripcion|subscripcion|pla
 _SUBSCRIPTION_PT = r"(?:a |o |minha |meu |essa |esse )?(?:assinatura|plano|conta|servico)"
 
 
-def _compile(*patterns: str) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(rf"(?:^|\b){pattern}(?:\b|$)") for pattern in patterns)
+def _compile(*patterns: str) -> re.Pattern[str]:
+    """One pattern matching any of ``patterns`` as whole words."""
+    return re.compile(r"\b(?:" + "|".join(patterns) + r")\b")
 
 
 CANCEL_PHRASES = _compile(
@@ -56,7 +56,6 @@ RESUME_PHRASES = _compile(
 )
 
 
-def matches(phrases: Iterable[re.Pattern[str]], text: str) -> bool:
+def matches(phrases: re.Pattern[str], text: str) -> bool:
     """Whether the message says one of ``phrases``."""
-    folded = normalize(text)
-    return bool(folded) and any(pattern.search(folded) for pattern in phrases)
+    return phrases.search(normalize(text)) is not None

@@ -292,3 +292,23 @@ def test_cancel_phrases(text: str, cancels: bool) -> None:
     """Cancellation phrases in every shipped language start the flow; keywords and talk about
     messages do not."""
     assert (CancelFlow.detect(text, "en") is not None) is cancels
+
+
+async def test_no_subscription_no_cancellation(make_bot, database_url, twilio, clock):
+    """A number no customer owns cannot cancel anything and is offered a person."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    before = len(double.messages)
+    await bot.message("+14155550777", "cancel my subscription")
+    await services.sender.drain()
+    [reply] = [m.body for m in double.messages[before:]]
+    assert reply.startswith("I can't find a subscription for this number.")
+    assert "1. Talk to a person" in reply
+
+
+async def test_resubscribing_an_active_subscription_changes_nothing(make_bot, database_url,
+                                                                   twilio, clock):
+    """An old "resubscribe" tap on an active subscription says so and records nothing."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    [reply] = await _say(bot, services, double, "Resubscribe", ButtonPayload="cancel:resubscribe")
+    assert reply.startswith("Your subscription is already active")
+    assert await actions(services) == [] and await retention(services) == []

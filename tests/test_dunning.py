@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bot.store.models import Contact, Conversation, DunningEpisode
+from bot.store.models import Contact, Conversation, Customer, DunningEpisode
 from flows.dunning import DunningConfig, Episode
 from tests.business import (
     BILLING_PHONE,
@@ -306,3 +306,47 @@ def test_schedule_must_fit_inside_the_link() -> None:
     with pytest.raises(ValidationError, match="increasing"):
         DunningConfig(reminder_days=(7, 3))
     assert DunningConfig(reminder_days=()).reminder_days == ()
+
+
+async def test_another_invoices_payment_leaves_the_conversation_on_this_one(
+        make_bot, database_url, twilio, clock):
+    """With two invoices in flight, paying the other one confirms it (if they heard of it) but
+    the conversation stays on the invoice still due, link and all."""
+    _, _, services = await _bot(make_bot, database_url, twilio, clock)
+    await _run(services, PHONE, "sms", "open", episode=_episode_view())
+    other = _episode_view(invoice_id="in_2", pay_url="https://bot.example.com/pay/other")
+    silent = await _run(services, PHONE, "sms", "paid", episode=other)
+    told = await _run(services, PHONE, "sms", "paid", episode=Episode(**{**vars(other),
+                                                                         "told": True}))
+    assert silent.says == []
+    assert [(s.template, s.business_key) for s in told.says] == [("dunning.paid", "dunning:in_2:paid")]
+    conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
+    assert (conversation.flow, conversation.state) == ("dunning", "awaiting_payment")
+    assert conversation.data["pay_url"] == "https://bot.example.com/pay/token"
+    lapsed_other = await _run(services, PHONE, "sms", "lapse", episode=other)
+    assert lapsed_other.conversation.state == "awaiting_payment"
+
+
+async def test_courtesy_respects_the_sms_budget(make_bot, database_url, twilio, clock):
+    """The courtesy notice is an SMS of the episode too: with two planned it is not sent."""
+    _, _, services = await _bot(make_bot, database_url, twilio, clock)
+    spent = await _run(services, PHONE, "sms", "courtesy", episode=_episode_view(sms_planned=2))
+    assert spent.says == [] and spent.conversation.flow is None
+
+
+async def test_a_discount_cannot_be_claimed_on_top_of_another_concession(
+        make_bot, database_url, twilio, clock):
+    """If a concession started after the offer, tapping the offer applies nothing."""
+    _, bot, services = await _bot(make_bot, database_url, twilio, clock, phone=None,
+                                  whatsapp=PHONE)
+    await configure(services, "dunning", discount_enabled=True)
+    await _run(services, PHONE, "whatsapp", "offer_discount",
+               episode=_episode_view(plain_attempts=2))
+
+    def concede(session):
+        customer = session.get(Customer, "cus_1")
+        customer.concession, customer.concession_until = "rescue_plan", LA_MORNING + timedelta(days=90)
+    await services.store.write(concede)
+    await bot.message(f"whatsapp:{PHONE}", "Claim discount", ButtonPayload="dunning:claim_discount")
+    assert await actions(services) == []
+    assert (await outbox(services))[-1].template == "common.did_not_understand"

@@ -241,3 +241,29 @@ def test_pause_phrases(text: str, event: str | None) -> None:
     """Pausing and resuming are recognized in every shipped language, and only them."""
     detected = PauseFlow.detect(text, "en")
     assert (detected[0] if detected else None) == event
+
+
+async def test_asking_to_pause_while_paused_offers_to_resume_or_stay(make_bot, database_url,
+                                                                    twilio, clock):
+    """A paused customer asking to pause is offered "resume now"; "keep paused" changes nothing."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await _say(bot, services, double, "pause my subscription")
+    await _say(bot, services, double, "1")
+    body = await _say(bot, services, double, "pause my subscription")
+    assert body.startswith("Your subscription is paused until April 1, 2026.")
+    body = await _say(bot, services, double, "2")
+    assert body.startswith("OK, your subscription stays paused until April 1, 2026.")
+    assert [a.action for a in await actions(services)] == ["pause"]
+
+
+async def test_declining_a_smaller_plan_changes_nothing(make_bot, database_url, twilio, clock):
+    """"No thanks" to the smaller plan leaves the subscription as it is, and is recorded."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await configure(services, "pause", right_size_plan="lite", right_size_prices={"USD": "9.00"})
+    await _pause_history(services, streak=2, ended_days_ago=5)
+    await _say(bot, services, double, "pause my subscription")
+    body = await _say(bot, services, double, "2")
+    assert body.startswith("OK, nothing has changed.")
+    assert await actions(services) == []
+    assert await retention(services) == [("offer_shown", None, "right_size"),
+                                         ("offer_declined", None, "right_size")]
