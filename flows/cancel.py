@@ -32,7 +32,9 @@ from flows.phrases import CANCEL_PHRASES, matches
 from flows.subscription import (
     PERSON,
     answer_question,
+    canceled,
     month_choices,
+    no_subscription,
     price_for,
     say_canceled,
     say_no_subscription,
@@ -89,9 +91,9 @@ class CancelFlow(Flow):
 
     begin = (
         closed.from_(start, asking_reason, offering_trial, offering_rescue, offering_pause,
-                     offering_help, former, cond="has_no_subscription", on="say_no_subscription")
+                     offering_help, former, cond=no_subscription, on=say_no_subscription)
         | closed.from_(start, asking_reason, offering_trial, offering_rescue, offering_pause,
-                       offering_help, former, cond="is_canceled", on="say_canceled")
+                       offering_help, former, cond=canceled, on=say_canceled)
         | asking_reason.from_(start, asking_reason, offering_trial, offering_rescue,
                               offering_pause, offering_help, former)
     )
@@ -106,9 +108,9 @@ class CancelFlow(Flow):
               | offering_rescue.to(closed, on="switch_to_rescue"))
     decline = closed.from_(offering_trial, offering_rescue, offering_pause, offering_help,
                            on="cancel_now")
-    ended = start.to(former, cond="is_canceled") | start.to(closed)
+    ended = start.to(former, cond=canceled) | start.to(closed)
     message = former.to(closed, on="welcome_back")
-    resubscribe = (closed.from_(start, former, cond="is_canceled", on="resubscribe_now")
+    resubscribe = (closed.from_(start, former, cond=canceled, on="resubscribe_now")
                    | closed.from_(start, former, on="say_already_active"))
 
     @classmethod
@@ -119,16 +121,9 @@ class CancelFlow(Flow):
 
     # -- guards ---------------------------------------------------------------------------------
 
-    def has_no_subscription(self, turn: Turn) -> bool:
-        return turn.account is None
-
-    def is_canceled(self, turn: Turn) -> bool:
-        return turn.account is not None and (turn.account.is_canceled
-                                             or turn.account.cancellation_pending)
-
     def is_reason(self, turn: Turn, arg: str | None = None) -> bool:
         """One of the listed reasons, from a customer who still has a subscription."""
-        return arg in REASONS and turn.account is not None and not self.is_canceled(turn)
+        return arg in REASONS and turn.account is not None and not canceled(turn)
 
     def trial_extension_fits(self, turn: Turn, arg: str) -> bool:
         """An engaged trialist, put off by the price or not using it yet, whose trial was not
@@ -145,7 +140,7 @@ class CancelFlow(Flow):
         last = account.offers_shown.get(Offer.RESCUE_PLAN)
         return (arg == Reason.PRICE and bool(config.rescue_plan)
                 and account.plan != config.rescue_plan and not account.has_concession
-                and price_for(config.rescue_prices, account, turn) is not None
+                and price_for(config.rescue_prices, turn) is not None
                 and (last is None or turn.now - last >= timedelta(days=config.rescue_every_days)))
 
     def pause_fits(self, turn: Turn, arg: str) -> bool:
@@ -176,7 +171,7 @@ class CancelFlow(Flow):
         config = turn.config.get(CancelConfig)
         self._shown(turn, Offer.RESCUE_PLAN)
         turn.say("cancel.offer_rescue", plan_name=config.rescue_plan_name or config.rescue_plan,
-                 price=price_for(config.rescue_prices, turn.account, turn),
+                 price=price_for(config.rescue_prices, turn),
                  choices=[self.choice("accept", SWITCH_PLAN), self.choice("decline", NO_CANCEL)])
 
     def on_enter_offering_pause(self, turn: Turn) -> None:
@@ -201,7 +196,7 @@ class CancelFlow(Flow):
         turn.request_billing(Action.CHANGE_PLAN, plan=config.rescue_plan, why="rescue")
         self._accepted(turn, Offer.RESCUE_PLAN)
         turn.say("cancel.rescued", plan_name=config.rescue_plan_name or config.rescue_plan,
-                 price=price_for(config.rescue_prices, turn.account, turn), choices=[MAIN_MENU])
+                 price=price_for(config.rescue_prices, turn), choices=[MAIN_MENU])
 
     def cancel_now(self, turn: Turn, source: State) -> None:
         """Cancel: at the end of the period paid for (or of the trial), else at once."""
@@ -222,7 +217,7 @@ class CancelFlow(Flow):
         """A former subscriber wrote in: answer them if it was a question, and welcome them back
         with a one-tap resubscribe (once per return: the flow rests here once per cancellation)."""
         answered = answer_question(turn, text)
-        if self.is_canceled(turn):
+        if canceled(turn):
             turn.record_retention(Kind.OFFER_SHOWN, offer=Offer.WIN_BACK)
             turn.say("cancel.welcome_back", choices=[self.choice("resubscribe", RESUBSCRIBE),
                                                      MAIN_MENU])
@@ -240,12 +235,6 @@ class CancelFlow(Flow):
             say_no_subscription(turn)
         else:
             turn.say("cancel.already_active", choices=[MAIN_MENU])
-
-    def say_no_subscription(self, turn: Turn) -> None:
-        say_no_subscription(turn)
-
-    def say_canceled(self, turn: Turn) -> None:
-        say_canceled(turn, turn.account)
 
     # -- helpers --------------------------------------------------------------------------------
 

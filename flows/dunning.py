@@ -112,7 +112,8 @@ class DunningFlow(Flow):
         | awaiting_payment.from_(start, awaiting_payment, discount_offered)
     )
     offer_discount = (
-        discount_offered.from_(start, awaiting_payment, cond=["may_send", "discount_allowed"])
+        discount_offered.from_(start, awaiting_payment, cond=["may_send", "discount_allowed"],
+                               on="send_discount_offer")
         | awaiting_payment.from_(start, awaiting_payment)
         | discount_offered.to.itself()
     )
@@ -174,9 +175,7 @@ class DunningFlow(Flow):
     def send_reminder(self, turn: Turn, episode: Episode, step: int) -> None:
         self._notice(turn, episode, "dunning.reminder", str(step))
 
-    def on_enter_discount_offered(self, turn: Turn, episode: Episode | None = None) -> None:
-        if episode is None:  # the customer wrote while the offer stands: the link again instead
-            return
+    def send_discount_offer(self, turn: Turn, episode: Episode) -> None:
         percent = turn.config.get(DunningConfig).discount_percent
         self.model.data["percent"] = percent
         turn.record_retention(Kind.OFFER_SHOWN, reason=Reason.PAYMENT_FAILED, offer=Offer.DISCOUNT)

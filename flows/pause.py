@@ -3,17 +3,17 @@ the start, a message on resume day, a one-tap "resume now" for a paused customer
 and a cap on pauses in a row — a serial pauser is offered a smaller plan instead.
 
     start ──offer──▶ choosing_length ──choose(months)──▶ paused ──message──▶ done
-      │  ├─[no subscription / canceled / already paused]──────────────────────▶ done
-      │  ├─[serial pauser, smaller plan set]──▶ offering_right_size ──right_size──▶ done
-      │  └─[serial pauser]──────────────────────────────────────────────────────▶ done
-      ├──save(months) (the cancel flow's pause offer)──▶ paused
-      └──choose(months)──▶ paused
-    resume_now, keep_paused, resume_day, no_thanks: any waiting state ──▶ done
+      │  ├─[no subscription, canceled, or paused already]────────────────▶ done
+      │  ├─[serial pauser, a smaller plan to offer]──▶ offering_right_size ──right_size──▶ done
+      │  │                                                                 └─no_thanks──▶ done
+      │  └─[serial pauser]──────────────────────────────────────────────▶ done
+      └──choose / save(months): a tap on an earlier offer, or on the cancel flow's ──▶ paused
+    resume_now, keep_paused, resume_day (the job): from start or any waiting state ──▶ done
 """
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -32,7 +32,9 @@ from flows.subscription import (
     MONTHS,
     PERSON,
     answer_question,
+    canceled,
     month_choices,
+    no_subscription,
     price_for,
     say_canceled,
     say_no_subscription,
@@ -93,9 +95,8 @@ def is_serial_pauser(turn: Turn) -> bool:
 
 def may_pause(turn: Turn) -> bool:
     """The customer's subscription can be paused now."""
-    account = turn.account
-    return (account is not None and not account.is_paused and not account.is_canceled
-            and not account.cancellation_pending and not is_serial_pauser(turn))
+    return not (no_subscription(turn) or turn.account.is_paused or canceled(turn)
+                or is_serial_pauser(turn))
 
 
 class PauseFlow(Flow):
@@ -110,8 +111,8 @@ class PauseFlow(Flow):
     done = State(final=True)
 
     offer = (
-        start.to(done, cond="has_no_subscription", on="say_no_subscription")
-        | start.to(done, cond="is_canceled", on="say_canceled")
+        start.to(done, cond=no_subscription, on=say_no_subscription)
+        | start.to(done, cond=canceled, on=say_canceled)
         | start.to(done, cond="is_paused", on="offer_resume")
         | start.to(offering_right_size, cond=["is_serial_pauser", "can_right_size"])
         | start.to(done, cond="is_serial_pauser", on="say_limit_reached")
@@ -134,7 +135,7 @@ class PauseFlow(Flow):
                             on="say_resume_day")
     right_size = (start.to(done, cond="can_right_size", on="switch_plan")
                   | offering_right_size.to(done, cond="can_right_size", on="switch_plan"))
-    no_thanks = done.from_(choosing_length, offering_right_size, on="say_nothing_changed")
+    no_thanks = offering_right_size.to(done, on="decline_right_size")
 
     @classmethod
     def detect(cls, text: str, locale: str) -> tuple[str, dict[str, Any]] | None:
@@ -147,13 +148,6 @@ class PauseFlow(Flow):
 
     # -- guards ---------------------------------------------------------------------------------
 
-    def has_no_subscription(self, turn: Turn) -> bool:
-        return turn.account is None
-
-    def is_canceled(self, turn: Turn) -> bool:
-        return turn.account is not None and (turn.account.is_canceled
-                                             or turn.account.cancellation_pending)
-
     def is_paused(self, turn: Turn) -> bool:
         return turn.account is not None and turn.account.is_paused
 
@@ -164,7 +158,7 @@ class PauseFlow(Flow):
         config = turn.config.get(PauseConfig)
         return (turn.account is not None and bool(config.right_size_plan)
                 and turn.account.plan != config.right_size_plan
-                and price_for(config.right_size_prices, turn.account, turn) is not None)
+                and price_for(config.right_size_prices, turn) is not None)
 
     def may_pause_for(self, turn: Turn, arg: str | None = None) -> bool:
         """A configured length, for a subscription that can be paused now."""
@@ -184,7 +178,7 @@ class PauseFlow(Flow):
         turn.record_retention(Kind.OFFER_SHOWN, offer=Offer.RIGHT_SIZE)
         turn.say("pause.right_size_offer", streak=pause_streak(turn) - 1,
                  plan_name=config.right_size_plan_name or config.right_size_plan,
-                 price=price_for(config.right_size_prices, turn.account, turn),
+                 price=price_for(config.right_size_prices, turn),
                  choices=[self.choice("right_size", SWITCH_PLAN), self.choice("no_thanks", NO_THANKS)])
 
     def on_enter_paused(self, turn: Turn, arg: str) -> None:
@@ -201,7 +195,6 @@ class PauseFlow(Flow):
                       customer_id=turn.account.customer_id, contact_id=turn.contact.id,
                       until=until.isoformat())
         turn.record_retention(Kind.PAUSED, months=months)
-        self.model.data["resume_on"] = resume_on.isoformat()
         turn.say("pause.started", resume_on=resume_on,
                  choices=[self.choice("resume_now", RESUME_NOW)])
 
@@ -211,11 +204,6 @@ class PauseFlow(Flow):
         turn.record_retention(Kind.OFFER_ACCEPTED, reason=Reason.NOT_USING, offer=Offer.PAUSE,
                               months=int(arg))
 
-    def say_no_subscription(self, turn: Turn) -> None:
-        say_no_subscription(turn)
-
-    def say_canceled(self, turn: Turn) -> None:
-        say_canceled(turn, turn.account)
 
     def offer_resume(self, turn: Turn) -> None:
         turn.say("pause.still_paused", resume_on=self._resume_on(turn),
@@ -246,22 +234,21 @@ class PauseFlow(Flow):
         say = turn.say("pause.resume_day", resume_on=format_day(their_day(turn, turn.now),
                                                                  turn.locale))
         say.business_key = f"pause:resume:{turn.contact.id}:{resume_on}"
-        say.subject = f"pause:{turn.account.customer_id if turn.account else turn.contact.id}"
+        say.subject = f"pause:{turn.contact.customer_id}"
 
     def switch_plan(self, turn: Turn) -> None:
         config = turn.config.get(PauseConfig)
         turn.request_billing(Action.CHANGE_PLAN, plan=config.right_size_plan, why="right_size")
         turn.record_retention(Kind.OFFER_ACCEPTED, offer=Offer.RIGHT_SIZE)
         turn.say("pause.right_sized", plan_name=config.right_size_plan_name or config.right_size_plan,
-                 price=price_for(config.right_size_prices, turn.account, turn), choices=[MAIN_MENU])
+                 price=price_for(config.right_size_prices, turn), choices=[MAIN_MENU])
 
-    def say_nothing_changed(self, turn: Turn, source: State) -> None:
-        if source.id == "offering_right_size":
-            turn.record_retention(Kind.OFFER_DECLINED, offer=Offer.RIGHT_SIZE)
+    def decline_right_size(self, turn: Turn) -> None:
+        turn.record_retention(Kind.OFFER_DECLINED, offer=Offer.RIGHT_SIZE)
         turn.say("pause.nothing_changed", choices=[MAIN_MENU])
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _resume_on(self, turn: Turn):  # type: ignore[no-untyped-def]
+    def _resume_on(self, turn: Turn) -> date | None:
         until = turn.account.paused_until if turn.account else None
         return their_day(turn, until) if until is not None else None

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from bot.billing.accounts import Account
 from bot.i18n import format_money
 from bot.local_dates import local_day, zone_for
 from bot.messages import Choice
@@ -39,10 +38,10 @@ def their_day(turn: Turn, moment: datetime) -> date:
     return local_day(moment, zone_of(turn))
 
 
-def price_for(prices: dict[str, Decimal], account: Account, turn: Turn) -> str | None:
+def price_for(prices: dict[str, Decimal], turn: Turn) -> str | None:
     """A configured price in the customer's currency, formatted their way; None when the
     operator set no price in that currency."""
-    currency = (account.currency or "").upper()
+    currency = ((turn.account.currency if turn.account else None) or "").upper()
     amount = prices.get(currency)
     return None if amount is None else format_money(amount, currency, turn.locale)
 
@@ -57,13 +56,25 @@ def answer_question(turn: Turn, text: str | None) -> bool:
     return True
 
 
+def no_subscription(turn: Turn) -> bool:
+    """No customer we know owns this number (a guard)."""
+    return turn.account is None
+
+
+def canceled(turn: Turn) -> bool:
+    """The subscription is canceled, or will be at the end of its period (a guard)."""
+    return turn.account is not None and (turn.account.is_canceled
+                                         or turn.account.cancellation_pending)
+
+
 def say_no_subscription(turn: Turn) -> None:
     """This number belongs to no customer we know: offer a person."""
     turn.say("subscription.not_found", choices=[PERSON, MAIN_MENU])
 
 
-def say_canceled(turn: Turn, account: Account) -> None:
+def say_canceled(turn: Turn) -> None:
     """The subscription is canceled already (maybe still running until its end date)."""
+    account = turn.account
     ends_on = their_day(turn, account.cancel_at) if account.cancellation_pending else None
     turn.say("subscription.canceled", ends_on=ends_on, choices=[MAIN_MENU])
 
