@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from bot.billing.accounts import effective_status
+from bot.messages import Channel
 from bot.store.models import (
     BillingAction,
     ConsentEvent,
@@ -34,14 +35,20 @@ def customer_state(session: Session, customer_id: str, now: datetime) -> dict[st
     customer = session.get(Customer, customer_id)
     if customer is None:
         return None
-    contacts = list(session.scalars(select(Contact).where(Contact.customer_id == customer_id)
-                                    .order_by(Contact.id)))
+    billing = [(str(channel), address) for channel, address in (
+        (Channel.SMS, customer.billing_phone), (Channel.WHATSAPP, customer.billing_whatsapp))
+        if address]
+    contacts = list(session.scalars(select(Contact).where(or_(
+        Contact.customer_id == customer_id,
+        tuple_(Contact.channel, Contact.address).in_(billing) if billing else false(),
+    )).order_by(Contact.id)))
     by_id = {contact.id: contact for contact in contacts}
     conversations = {c.contact_id: c for c in session.scalars(
         select(Conversation).where(Conversation.contact_id.in_(list(by_id))))}
     return {
         "customer": _subscription(customer, now),
         "contacts": [{
+            "role": "subscriber" if c.customer_id == customer_id else "billing",
             "channel": c.channel, "address": c.address, "opted_out": c.opted_out,
             "locale": c.locale, "timezone": c.timezone, "last_inbound_at": _when(c.last_inbound_at),
             "conversation": ({"flow": conversations[c.id].flow, "state": conversations[c.id].state}
@@ -87,7 +94,8 @@ def _subscription(customer: Customer, now: datetime) -> dict[str, Any]:
 
 def _history(session: Session, contacts: dict[int, Contact],
              conversations: dict[int, Conversation]) -> list[dict[str, Any]]:
-    """The latest messages both ways on the customer's own contacts, oldest first."""
+    """The latest messages both ways with the customer (and their billing contact), oldest
+    first."""
     conversation_ids = [c.id for c in conversations.values()]
     address_of = {c.id: contacts[c.contact_id].address for c in conversations.values()}
     # Ordered by time; a message and the replies it caused share one, and the message comes first.

@@ -98,16 +98,13 @@ class Turn:
             return None
         return load_account(session, self.contact.customer_id, self.now)
 
-    def request_billing(self, action: str, /, key: str | None = None, **params: Any) -> None:
+    def request_billing(self, action: str, /, **params: Any) -> None:
         """Ask the billing port for ``action`` on this customer's subscription (``pause``,
-        ``cancel``…). The key (by default the customer's message) makes a re-run a no-op."""
+        ``cancel``…), in answer to their message: its id makes the action's idempotency key."""
         customer_id = self.contact.customer_id
-        if customer_id is None:
-            raise ValueError(f"billing action {action!r} for a contact with no customer")
-        if key is None:
-            if self.inbound is None:
-                raise ValueError(f"proactive billing action {action!r} needs a key")
-            key = f"{action}:{customer_id}:{self.inbound.provider_id}"
+        if customer_id is None or self.inbound is None:
+            raise ValueError(f"billing action {action!r} needs a customer's own message")
+        key = f"{action}:{customer_id}:{self.inbound.provider_id}"
         self.billing.append(BillingRequest(customer_id, action, params, key, self.now))
 
     def record_retention(self, kind: str, /, reason: str | None = None, offer: str | None = None,

@@ -228,3 +228,15 @@ async def test_customer_state_shows_subscription_consent_episodes_and_history(
     missing = await bot.client.get("/api/customers/cus_404", headers=API_HEADERS)
     assert missing.status == 404
     assert (await bot.client.get("/api/customers/cus_1")).status == 401
+
+
+async def test_customer_state_includes_the_billing_contact(make_bot, database_url, twilio, clock):
+    """The billing contact's dunning shows in the customer's history, marked as such."""
+    bot, _ = await _bot(make_bot, database_url, twilio, clock)
+    await send(bot, customer_upserted(billing_contact={"phone": BILLING_PHONE}))
+    await send(bot, payment_failed())
+    state = await (await bot.client.get("/api/customers/cus_1", headers=API_HEADERS)).json()
+    assert [(c["role"], c["address"]) for c in state["contacts"]] == [
+        ("subscriber", PHONE), ("billing", BILLING_PHONE)]
+    assert [(m["address"], m["template"]) for m in state["messages"]] == [
+        (BILLING_PHONE, "dunning.first_notice"), (PHONE, "dunning.courtesy")]
