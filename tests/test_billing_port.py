@@ -29,6 +29,8 @@ from bot.services import build_services, default_billing
 from bot.settings import Settings, SettingsError
 from bot.store.database import Store
 from bot.store.models import BillingAction, Customer
+from tests.business import PHONE, customer_upserted, send
+from tests.conftest import live_settings
 from tests.fakes import FrozenClock
 
 NOW = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
@@ -322,3 +324,23 @@ def test_services_start_the_relay_with_the_configured_port(sqlite_url: str) -> N
     assert services.relay.port is services.billing
     assert services.billing.name == "local"
     services.store.close()
+
+
+async def test_a_flow_action_reaches_the_operators_backend(make_bot, database_url, twilio, clock,
+                                                           backend):
+    """The cancel flow does not know the port: with the webhook configured, the cancellation a
+    customer asks for in chat reaches the operator's backend, signed, keyed by their message."""
+    double, url = backend
+    _, base = twilio
+    clock.set(NOW)
+    bot, services = await make_bot(live_settings(database_url, base, billing_webhook_url=url,
+                                                 billing_webhook_secret=SECRET), clock=clock)
+    await send(bot, customer_upserted(current_period_end=(NOW + timedelta(days=9)).isoformat()))
+    await bot.message(PHONE, "cancel my subscription")
+    await bot.message(PHONE, "4", sid="SM" + "c" * 32)
+    assert await services.relay.drain() == 1
+    [(headers, body)] = double.received
+    assert headers[IDEMPOTENCY_HEADER] == "cancel:cus_1:SM" + "c" * 32
+    assert verify_signature(SECRET, headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER], NOW)
+    assert json.loads(body)["params"] == {"effective_at": (NOW + timedelta(days=9)).isoformat(),
+                                          "reason": "switching"}
