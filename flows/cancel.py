@@ -16,7 +16,6 @@ billing. Reasons, offers and answers are recorded whether or not the customer st
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -31,6 +30,7 @@ from flows.pause import PauseConfig, PauseFlow, may_pause
 from flows.phrases import CANCEL_PHRASES, matches
 from flows.subscription import (
     PERSON,
+    Prices,
     answer_question,
     canceled,
     month_choices,
@@ -67,7 +67,7 @@ class CancelConfig(ConfigSection):
     """The cheaper plan, not listed anywhere, offered to those who find the price too high
     (empty: no rescue offer)."""
     rescue_plan_name: str = ""
-    rescue_prices: dict[str, Decimal] = Field(default_factory=dict)
+    rescue_prices: Prices = Field(default_factory=dict)
     """Monthly price of the rescue plan per currency, e.g. {"USD": "9.00"}."""
     rescue_every_days: int = Field(default=365, ge=1)
     """A customer is offered the rescue plan at most once in this many days."""

@@ -14,7 +14,6 @@ and a cap on pauses in a row — a serial pauser is offered a smaller plan inste
 from __future__ import annotations
 
 from datetime import date, time, timedelta
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
@@ -31,6 +30,7 @@ from flows.phrases import PAUSE_PHRASES, RESUME_PHRASES, matches
 from flows.subscription import (
     MONTHS,
     PERSON,
+    Prices,
     answer_question,
     canceled,
     month_choices,
@@ -66,7 +66,7 @@ class PauseConfig(ConfigSection):
     right_size_plan: str = ""
     """The smaller plan offered to serial pausers (empty: none; they are offered a person)."""
     right_size_plan_name: str = ""
-    right_size_prices: dict[str, Decimal] = Field(default_factory=dict)
+    right_size_prices: Prices = Field(default_factory=dict)
     """Monthly price of that plan per currency, e.g. {"USD": "9.00"}."""
 
     @field_validator("lengths_months")

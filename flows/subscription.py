@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 from zoneinfo import ZoneInfo
+
+from babel.numbers import is_currency
+from pydantic import AfterValidator
 
 from bot.i18n import format_money
 from bot.local_dates import local_day, zone_for
@@ -21,6 +25,20 @@ MONTHS = {1: N_("1 month"), 2: N_("2 months"), 3: N_("3 months"), 4: N_("4 month
 """Choice labels for pause lengths (the lengths operators may configure)."""
 
 PERSON = HandoffFlow.choice("request", TALK_TO_PERSON)
+
+
+def _prices(value: dict[str, Decimal]) -> dict[str, Decimal]:
+    prices = {currency.upper(): amount for currency, amount in value.items()}
+    for currency, amount in prices.items():
+        if not is_currency(currency):
+            raise ValueError(f"{currency!r} is not an ISO 4217 currency code")
+        if amount <= 0:
+            raise ValueError(f"the {currency} price must be more than zero")
+    return prices
+
+
+Prices = Annotated[dict[str, Decimal], AfterValidator(_prices)]
+"""A plan's monthly price per currency in a config section, e.g. {"USD": "9.00"}."""
 
 
 def zone_of(turn: Turn) -> ZoneInfo:

@@ -5,12 +5,14 @@ of it recorded; trial extension and win-back once each."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from bot.store.models import ConsentEvent, Conversation, Job
-from flows.cancel import CancelFlow
+from flows.cancel import CancelConfig, CancelFlow
 from tests.business import (
     LA_MORNING,
     PHONE,
@@ -312,3 +314,13 @@ async def test_resubscribing_an_active_subscription_changes_nothing(make_bot, da
     [reply] = await _say(bot, services, double, "Resubscribe", ButtonPayload="cancel:resubscribe")
     assert reply.startswith("Your subscription is already active")
     assert await actions(services) == [] and await retention(services) == []
+
+
+def test_offer_prices_are_per_known_currency() -> None:
+    """A rescue price is stored under its ISO currency code; unknown codes and non-positive
+    prices are refused."""
+    assert CancelConfig(rescue_prices={"usd": "9.00"}).rescue_prices == {"USD": Decimal("9.00")}
+    with pytest.raises(ValidationError, match="not an ISO 4217"):
+        CancelConfig(rescue_prices={"zzz": "9"})
+    with pytest.raises(ValidationError, match="more than zero"):
+        CancelConfig(rescue_prices={"EUR": "0"})
