@@ -16,7 +16,9 @@ from decimal import Decimal
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from bot.billing.invoices import mark_paid
+from bot.billing.actions import BillingRequest, record_requests
+from bot.billing.invoices import mark_paid, payment_request_key
+from bot.billing.ledger import Action
 from bot.config import ConfigCache
 from bot.customers import lock_customer
 from bot.links import issue_link_token, read_link_token
@@ -115,6 +117,24 @@ class DunningService:
             self._run(session, primary, "paid", episode, now)
         log.info("dunning stopped: invoice paid",
                  extra={"invoice_id": invoice.id, "via": via, "dropped": dropped})
+        return True
+
+    def pay_on_page(self, session: Session, invoice_id: str, *, settles: bool,
+                    now: datetime) -> bool:
+        """The payment page's own form was used: record the request (once per invoice), and
+        when the port ``settles`` on the page (the local ledger) the invoice is paid now. Does
+        nothing for a paid invoice or one with the provider's page; False when unknown."""
+        invoice = session.get(Invoice, invoice_id)
+        if invoice is None:
+            return False
+        if invoice.status == "paid" or invoice.hosted_url:
+            return True
+        record_requests(session, [BillingRequest(
+            invoice.customer_id, Action.PAY_INVOICE,
+            {"invoice_id": invoice.id, "amount": invoice.amount, "currency": invoice.currency},
+            payment_request_key(invoice.id), now)])
+        if settles:
+            self.settle(session, invoice, "page", now)
         return True
 
     # -- scheduler jobs --------------------------------------------------------------------------

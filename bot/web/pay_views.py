@@ -15,14 +15,11 @@ import hmac
 from aiohttp import web
 from babel import Locale
 
-from bot.billing.actions import BillingRequest, record_requests
-from bot.billing.invoices import payment_page, payment_request_key
-from bot.billing.ledger import Action
+from bot.billing.invoices import payment_page
 from bot.dunning import invoice_of_token
 from bot.i18n import best_locale, format_money
 from bot.links import LinkExpired, LinkInvalid
 from bot.services import Services
-from bot.store.models import Invoice
 from bot.turn import N_
 from bot.web.keys import SERVICES
 from bot.web.pages import render_page
@@ -93,7 +90,6 @@ async def show(request: web.Request) -> web.Response:
     if isinstance(invoice_id, web.Response):
         return invoice_id
     token = request.match_info["token"]
-
     page = await services.store.read(lambda session: payment_page(session, invoice_id))
     if page is None:
         return _notice(request, "not_found", 404)
@@ -121,23 +117,9 @@ async def pay(request: web.Request) -> web.Response:
             sent, form_token(services.settings.secret_key, token)):
         return _notice(request, "form_expired", 403)
     now = services.clock.now()
-
-    def settle(session):  # type: ignore[no-untyped-def]
-        page = payment_page(session, invoice_id)
-        if page is None:
-            return False
-        if page.paid or page.hosted_url:
-            return True  # nothing to do here: paid already, or paid on the provider's page
-        invoice = session.get(Invoice, invoice_id)
-        record_requests(session, [BillingRequest(
-            invoice.customer_id, Action.PAY_INVOICE,
-            {"invoice_id": invoice.id, "amount": invoice.amount, "currency": invoice.currency},
-            payment_request_key(invoice.id), now)])
-        if services.billing.settles_on_page:
-            services.dunning.settle(session, invoice, "page", now)
-        return True
-
-    if not await services.store.write(settle):
+    known = await services.store.write(lambda session: services.dunning.pay_on_page(
+        session, invoice_id, settles=services.billing.settles_on_page, now=now))
+    if not known:
         return _notice(request, "not_found", 404)
     services.sender.notify()
     raise web.HTTPSeeOther(f"/pay/{token}")
