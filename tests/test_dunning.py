@@ -350,3 +350,15 @@ async def test_a_discount_cannot_be_claimed_on_top_of_another_concession(
     await bot.message(f"whatsapp:{PHONE}", "Claim discount", ButtonPayload="dunning:claim_discount")
     assert await actions(services) == []
     assert (await outbox(services))[-1].template == "common.did_not_understand"
+
+
+async def test_dunning_speaks_the_customers_language_to_both_people(make_bot, database_url,
+                                                                    twilio, clock):
+    """A Spanish-speaking customer's billing contact gets the dunning in Spanish, amounts
+    formatted the Spanish way."""
+    _, bot, services = await _bot(make_bot, database_url, twilio, clock, locale="es",
+                                  billing_contact={"phone": BILLING_PHONE})
+    await send(bot, payment_failed())
+    assert [(r.to_address, r.body[:48]) for r in await outbox(services)] == [
+        (BILLING_PHONE, "Support: no pudimos cobrar tu pago de 19,00 US$."),
+        (PHONE, "Support: no pudimos cobrar un pago de 19,00 US$ ")]

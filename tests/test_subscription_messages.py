@@ -49,9 +49,10 @@ def test_declared_values_show_and_the_budget_holds(key: str, locale: str) -> Non
 
 
 @pytest.mark.parametrize("locale", shipped_locales())
-@pytest.mark.parametrize("key", PROACTIVE)
-def test_proactive_messages_say_how_to_opt_out_with_a_real_keyword(key: str, locale: str) -> None:
-    """Every message we start tells the customer a word that really opts them out."""
+@pytest.mark.parametrize("key", sorted({*PROACTIVE, *(k for k in OURS if k.startswith("dunning."))}))
+def test_proactive_and_dunning_messages_say_how_to_opt_out(key: str, locale: str) -> None:
+    """Every message we start, and every dunning message, tells the customer a word that
+    really opts them out."""
     body = _sms(key, locale)
     words = [w for w in re.findall(r"\b[A-Z]{3,}\b", body) if w != "US"]
     assert any(classify_keyword(word) is KeywordKind.OPT_OUT for word in words), (key, locale)
@@ -74,7 +75,7 @@ def test_every_message_is_translated(key: str, locale: str) -> None:
 
 
 def test_dunning_sms_stay_in_gsm7_in_every_locale() -> None:
-    """The messages sent most often cost the least: no character forces UCS-2."""
-    for key in ("dunning.first_notice", "dunning.reminder", "dunning.paid"):
+    """Dunning messages cost the least they can: no character forces UCS-2."""
+    for key in (key for key in OURS if key.startswith("dunning.")):
         for locale in shipped_locales():
             assert sms_cost(_sms(key, locale)).encoding == "GSM-7", (key, locale)
