@@ -92,8 +92,9 @@ async def test_too_expensive_gets_the_rescue_plan(make_bot, database_url, twilio
 
 
 async def test_declining_the_offer_cancels_in_the_next_reply(make_bot, database_url, twilio, clock):
-    """After declining, one reply completes the cancellation: its date, access until then, no
-    more charges — and nothing else is offered. Everything is recorded though nothing was saved."""
+    """After declining, the very next reply completes the cancellation (its date, access until
+    then, no more charges), offers nothing else, and all of it is recorded though nothing was
+    saved."""
     double, bot, services = await _bot(make_bot, database_url, twilio, clock)
     await _rescue_plan(services)
     await _say(bot, services, double, "cancel my subscription")

@@ -118,8 +118,8 @@ async def test_no_resume_day_message_after_resuming_early(make_bot, database_url
 
 async def test_a_paused_customer_who_writes_in_gets_resume_now(make_bot, database_url, twilio,
                                                               clock):
-    """A paused customer's question is answered and followed by a one-tap "resume now"; the
-    tap resumes billing. The offer comes once: their next message is an ordinary one."""
+    """A paused customer's question is answered and followed by a one-tap "resume now" that
+    resumes billing, offered once (their next message is an ordinary one)."""
     double, bot, services = await _bot(make_bot, database_url, twilio, clock)
     await _say(bot, services, double, "pause my subscription")
     await _say(bot, services, double, "3")
