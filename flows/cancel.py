@@ -53,6 +53,7 @@ CANCEL_ANYWAY = N_("Cancel anyway")
 SWITCH_PLAN = N_("Switch plan")
 EXTEND_TRIAL = N_("Extend my trial")
 RESUBSCRIBE = N_("Resubscribe")
+RETURN_AFTER = timedelta(days=1)
 OFFER_MADE_IN = {"offering_trial": Offer.TRIAL_EXTENSION, "offering_rescue": Offer.RESCUE_PLAN,
                  "offering_pause": Offer.PAUSE, "offering_help": Offer.HELP}
 
@@ -207,9 +208,11 @@ class CancelFlow(Flow):
         effective = account.access_ends_at()
         turn.request_billing(Action.CANCEL, effective_at=effective.isoformat(), reason=reason)
         turn.record_retention(Kind.CANCELED, reason=reason)
+        # Someone writing a minute after cancelling is not back yet: a return starts once the
+        # cancellation took effect, and a day after it was asked for at the earliest.
         turn.schedule("cancel.ended", f"cancel:ended:{account.customer_id}:{effective.isoformat()}",
-                      effective, customer_id=account.customer_id, contact_id=turn.contact.id,
-                      cancel_at=effective.isoformat())
+                      max(effective, turn.now + RETURN_AFTER), customer_id=account.customer_id,
+                      contact_id=turn.contact.id, cancel_at=effective.isoformat())
         turn.say("cancel.done", ends_on=their_day(turn, effective),
                  at_once=effective <= turn.now, choices=[MAIN_MENU])
 

@@ -233,7 +233,8 @@ async def test_a_trialist_who_is_not_engaged_is_not_offered_an_extension(
 
 async def test_a_cancellation_without_a_paid_period_is_immediate(make_bot, database_url, twilio,
                                                                 clock):
-    """With no paid period left, the cancellation takes effect today and says so."""
+    """With no paid period left, the cancellation takes effect today and says so; a return is
+    welcomed from the next day on."""
     double, bot, services = await _bot(make_bot, database_url, twilio, clock,
                                        current_period_end=None)
     await _say(bot, services, double, "cancel my subscription")
@@ -241,6 +242,12 @@ async def test_a_cancellation_without_a_paid_period_is_immediate(make_bot, datab
     assert done.startswith("Your subscription is canceled as of today, March 2, 2026. Your "
                            "access ends now")
     assert (await customer_row(services)).status == "canceled"
+    await run_jobs(services)
+    [thanks] = await _say(bot, services, double, "hi")
+    assert "Welcome back" not in thanks  # not a return: they just left
+    [job] = await services.store.read(lambda s: list(s.scalars(
+        select(Job).where(Job.kind == "cancel.ended"))))
+    assert (job.status, job.due_at) == ("pending", LA_MORNING + timedelta(days=1))
 
 
 async def test_asking_again_after_cancelling_says_when_it_ends(make_bot, database_url, twilio,
