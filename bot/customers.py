@@ -39,21 +39,26 @@ def upsert_customer(session: Session, data: CustomerData, now: datetime) -> Cust
     ``phone`` is the SMS contact, ``whatsapp`` the WhatsApp one. Fields the event leaves out
     are left as they are; a contact given as null is unlinked."""
     customer = session.get(Customer, data.id)
+    billing = data.billing_contact
+    # Every conversation this event may touch is locked before any row changes, in the global
+    # order, like an inbound batch does: the two can never wait on each other.
+    named = {(str(Channel.SMS), data.phone), (str(Channel.WHATSAPP), data.whatsapp),
+             (str(Channel.SMS), billing.phone if billing else None),
+             (str(Channel.WHATSAPP), billing.whatsapp if billing else None)}
+    keys = {key for key in named if key[1]} | (contact_keys(customer) if customer else set())
+    lock_conversations(session, [f"{channel}:{address}" for channel, address in keys])
     if customer is None:
         customer = Customer(id=data.id, status=Status.ACTIVE, created_at=now, updated_at=now)
         session.add(customer)
-    before = contact_keys(customer)
     given = data.model_fields_set
     for name in ("phone", "whatsapp", "locale", "timezone"):
         if name in given:
             setattr(customer, name, getattr(data, name))
     if "billing_contact" in given:
-        billing = data.billing_contact
         customer.billing_phone = billing.phone if billing else None
         customer.billing_whatsapp = billing.whatsapp if billing else None
     _update_subscription(customer, {name: getattr(data, name) for name in SUBSCRIPTION_FIELDS
                                     if name in given}, data.model_extra or {}, now)
-    lock_conversations(session, [f"{c}:{a}" for c, a in before | contact_keys(customer)])
     _link_contacts(session, customer, now)
     if data.consent is not None:
         _record_checkout_consent(session, customer, data.consent, now)

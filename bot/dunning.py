@@ -129,6 +129,7 @@ class DunningService:
             return False
         if invoice.status == "paid" or invoice.hosted_url:
             return True
+        lock_customer(session, session.get(Customer, invoice.customer_id))
         record_requests(session, [BillingRequest(
             invoice.customer_id, Action.PAY_INVOICE,
             {"invoice_id": invoice.id, "amount": invoice.amount, "currency": invoice.currency},
