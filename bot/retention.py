@@ -16,8 +16,6 @@ class Kind:
     OFFER_ACCEPTED = "offer_accepted"
     OFFER_DECLINED = "offer_declined"
     CANCELED = "canceled"
-    KEPT = "kept"
-    """Asked to cancel, then chose to keep the subscription without an offer."""
     PAUSED = "paused"
     RESUMED = "resumed"
     RESUBSCRIBED = "resubscribed"

@@ -23,7 +23,6 @@ class Status:
     PAST_DUE = "past_due"
     PAUSED = "paused"
     CANCELED = "canceled"
-    ALL = frozenset({ACTIVE, TRIALING, PAST_DUE, PAUSED, CANCELED})
 
 
 def effective_status(customer: Customer, now: datetime) -> str:
