@@ -220,7 +220,7 @@ class CancelFlow(Flow):
         """A former subscriber wrote in: answer them if it was a question, and welcome them back
         with a one-tap resubscribe (once per return: the flow rests here once per cancellation)."""
         answered = answer_question(turn, text)
-        if canceled(turn):
+        if canceled(turn) and not self._welcomed_back_already(turn):
             turn.record_retention(Kind.OFFER_SHOWN, offer=Offer.WIN_BACK)
             turn.say("cancel.welcome_back", choices=[self.choice("resubscribe", RESUBSCRIBE),
                                                      MAIN_MENU])
@@ -246,6 +246,12 @@ class CancelFlow(Flow):
 
     def _accepted(self, turn: Turn, offer: str) -> None:
         turn.record_retention(Kind.OFFER_ACCEPTED, reason=self.model.data.get("reason"), offer=offer)
+
+    def _welcomed_back_already(self, turn: Turn) -> bool:
+        """Welcomed since this cancellation (on another channel, say): once per return."""
+        last = turn.account.offers_shown.get(Offer.WIN_BACK)
+        cancel_at = turn.account.cancel_at
+        return last is not None and (cancel_at is None or last >= cancel_at)
 
     def _extended_trial_end(self, turn: Turn) -> datetime:
         days = turn.config.get(CancelConfig).trial_extension_days

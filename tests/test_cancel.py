@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bot.store.models import ConsentEvent, Conversation, Job
+from bot.store.models import ConsentEvent, Contact, Conversation, Job
 from flows.cancel import CancelConfig, CancelFlow
 from tests.business import (
     LA_MORNING,
@@ -332,3 +332,27 @@ def test_offer_prices_are_per_known_currency() -> None:
         CancelConfig(rescue_prices={"zzz": "9"})
     with pytest.raises(ValidationError, match="more than zero"):
         CancelConfig(rescue_prices={"EUR": "0"})
+
+
+async def test_the_welcome_back_comes_once_per_return_on_any_channel(make_bot, database_url,
+                                                                     twilio, clock):
+    """A former subscriber welcomed on one channel is not welcomed again on another."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock,
+                                       whatsapp="+14155550101")
+    await _say(bot, services, double, "cancel my subscription")
+    await _say(bot, services, double, "4")
+    clock.set(PERIOD_END + timedelta(days=2))
+    await run_jobs(services)
+    [welcome] = await _say(bot, services, double, "hello")
+    assert welcome.startswith("Welcome back!")
+
+    def rest_on_whatsapp(session):
+        conversation = session.scalars(select(Conversation).join(
+            Contact, Contact.id == Conversation.contact_id).where(Contact.channel == "whatsapp")).one()
+        conversation.flow, conversation.state = "cancel", "former"
+    await services.store.write(rest_on_whatsapp)
+    before = len(double.messages)
+    await bot.message("whatsapp:+14155550101", "hello")
+    await services.sender.drain()
+    [reply] = [m.body for m in double.messages[before:]]
+    assert "Welcome back" not in reply and "assistant" in reply
