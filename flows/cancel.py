@@ -218,7 +218,7 @@ class CancelFlow(Flow):
 
     def welcome_back(self, turn: Turn, text: str | None = None) -> None:
         """A former subscriber wrote in: answer them if it was a question, and welcome them back
-        with a one-tap resubscribe (once per return: the flow rests here once per cancellation)."""
+        with a one-tap resubscribe — once per return, whichever channel they come back on."""
         answered = answer_question(turn, text)
         if canceled(turn) and not self._welcomed_back_already(turn):
             turn.record_retention(Kind.OFFER_SHOWN, offer=Offer.WIN_BACK)
