@@ -1,4 +1,5 @@
-"""Persist what turns produced: rendered, gated outbox rows, consent ledger rows and jobs.
+"""Persist what turns produced: rendered, gated outbox rows, consent ledger rows, jobs, billing
+actions (applied to the local ledger as they are recorded) and retention events.
 
 Rows from a whole batch of turns are written with one multi-row insert per table; a business
 key that already exists is skipped, so re-running a turn can never queue a message twice. The
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot import gate
+from bot.billing.actions import BillingRequest, record_requests
 from bot.config import BotConfig
 from bot.consent import record_consent
 from bot.messages import Channel, Say
@@ -20,7 +22,7 @@ from bot.outbound_gate import OutboundGate
 from bot.outbox_drafts import Draft, outbox_row
 from bot.render import Renderer
 from bot.store.inserts import insert_ignoring_duplicates
-from bot.store.models import Job, OutboxMessage
+from bot.store.models import Job, OutboxMessage, RetentionEvent
 from bot.turn import Turn
 
 
@@ -33,6 +35,8 @@ class TurnWriter:
         self.drafts: list[Draft] = []
         self.consent: list[tuple[Any, Any, Any]] = []
         self.jobs: list[dict[str, Any]] = []
+        self.billing: list[BillingRequest] = []
+        self.retention: list[dict[str, Any]] = []
         self._config: BotConfig | None = None
         self._now: datetime | None = None
 
@@ -61,6 +65,11 @@ class TurnWriter:
                 "kind": job.kind, "key": job.key, "payload": job.payload, "status": "pending",
                 "due_at": job.due_at, "attempts": 0, "created_at": turn.now,
             })
+        self.billing.extend(turn.billing)
+        self.retention.extend({
+            "customer_id": contact.customer_id, "contact_id": contact.id, "kind": note.kind,
+            "reason": note.reason, "offer": note.offer, "detail": note.detail, "at": turn.now,
+        } for note in turn.retention)
         self._config, self._now = turn.config, turn.now
 
     @staticmethod
@@ -92,6 +101,9 @@ class TurnWriter:
             record_consent(session, contact, change, at)
         if self.jobs:
             session.execute(insert_ignoring_duplicates(session, Job, ["key"]), self.jobs)
+        record_requests(session, self.billing)
+        if self.retention:
+            session.execute(RetentionEvent.__table__.insert(), self.retention)  # type: ignore[attr-defined]
         queued = sum(1 for row in rows if row["status"] == "queued")
-        self.drafts, self.consent, self.jobs = [], [], []
+        self.drafts, self.consent, self.jobs, self.billing, self.retention = [], [], [], [], []
         return queued

@@ -194,6 +194,15 @@ def record_outcomes(session: Session, outcomes: Sequence[SendOutcome], now: date
                                    provider_id=outcome.provider_id)
 
 
+def drop_queued(session: Session, subject: str, reason: str, now: datetime) -> int:
+    """Drop every message about ``subject`` that has not gone out yet (queued, or held for a
+    WhatsApp window); returns how many. One already being sent is past stopping."""
+    result = session.connection().execute(
+        update(OUTBOX).where(OUTBOX.c.subject == subject, OUTBOX.c.status.in_(("queued", "held")))
+        .values(status="dropped", status_reason=reason[:300], due_at=now, updated_at=now))
+    return result.rowcount
+
+
 def record_carrier_opt_out(session: Session, contact_id: int, now: datetime,
                            provider_id: str | None = None) -> None:
     """Twilio refused because the number opted out (21610): the ledger and the contact agree."""

@@ -9,6 +9,9 @@ from datetime import timedelta
 
 from bot.agent_context import ContextProvider
 from bot.agent_desk import AgentDesk
+from bot.billing.port import BillingPort, LocalLedger
+from bot.billing.relay import BillingRelay
+from bot.billing.webhook import WebhookBilling
 from bot.channels.console import ConsoleTransport
 from bot.channels.transport import Transport
 from bot.channels.twilio_rest import TwilioTransport
@@ -16,7 +19,9 @@ from bot.clock import Clock, SystemClock
 from bot.config import ConfigCache
 from bot.consent import consent_page_link
 from bot.content_versions import ContentOverrides
+from bot.dunning import DunningService
 from bot.engine import ConversationEngine
+from bot.event_intake import EventIntake
 from bot.faq import FaqLibrary
 from bot.handoff_feed import HandoffFeed
 from bot.i18n import shipped_locales
@@ -25,20 +30,25 @@ from bot.outbound_gate import OutboundGate
 from bot.outbox import SendOutcome
 from bot.pacing import Pacer, sender_types
 from bot.pipeline import InboundPipeline
+from bot.proactive import ProactiveEvents
 from bot.processor import Batch, TurnProcessor
 from bot.render import Renderer
 from bot.scheduler import JobHandler, Scheduler
 from bot.sender import OutboxSender
-from bot.settings import Settings
+from bot.settings import BILLING_LEASE_SECONDS, Settings
 from bot.store.database import Store
+from bot.subscription_jobs import SubscriptionJobs
 from bot.whatsapp_templates import WhatsAppTemplates  # noqa: F401  (registers the section)
+from flows.cancel import CancelFlow
+from flows.dunning import DunningFlow
 from flows.faq import FaqFlow
 from flows.handoff import RETURN_JOB, HandoffFlow
+from flows.pause import PauseFlow
 from flows.survey import RECORD_JOB, SurveyFlow
 
 log = logging.getLogger(__name__)
 
-FLOWS = (FaqFlow, HandoffFlow, SurveyFlow)
+FLOWS = (FaqFlow, HandoffFlow, SurveyFlow, DunningFlow, PauseFlow, CancelFlow)
 
 
 def default_transport(settings: Settings) -> Transport:
@@ -51,6 +61,14 @@ def default_transport(settings: Settings) -> Transport:
         sms_from=settings.twilio_sms_from,
         messaging_service_sid=settings.twilio_messaging_service_sid,
         whatsapp_from=settings.twilio_whatsapp_from, timeout=settings.twilio_timeout_seconds)
+
+
+def default_billing(settings: Settings, clock: Clock) -> BillingPort:
+    """The operator's webhook when configured; the local ledger otherwise."""
+    if settings.billing_webhook_url and settings.billing_webhook_secret:
+        return WebhookBilling(settings.billing_webhook_url, settings.billing_webhook_secret, clock,
+                              timeout=settings.billing_webhook_timeout_seconds)
+    return LocalLedger()
 
 
 @dataclass
@@ -74,6 +92,10 @@ class Services:
     """Operators' saved templates and FAQs, refreshed once per turn batch."""
     desk: AgentDesk
     feed: HandoffFeed
+    billing: BillingPort
+    relay: BillingRelay
+    dunning: DunningService
+    events: EventIntake
     job_handlers: dict[str, JobHandler] = field(default_factory=dict)
     context_providers: list[ContextProvider] = field(default_factory=list)
     """Account facts for the agent console (subscription, payments, offers); see agent_context."""
@@ -90,6 +112,7 @@ class Services:
             self._tasks += [
                 asyncio.create_task(self.sender.run(self._stop), name="outbox-sender"),
                 asyncio.create_task(self.scheduler.run(self._stop), name="scheduler"),
+                asyncio.create_task(self.relay.run(self._stop), name="billing-relay"),
             ]
 
     async def stop(self) -> None:
@@ -99,6 +122,7 @@ class Services:
             self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.transport.close()
+        await self.billing.close()
         self.store.close()
 
 
@@ -143,7 +167,20 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     handlers[RETURN_JOB] = desk.return_to_bot
     handlers[RECORD_JOB] = desk.record_rating
     scheduler = Scheduler(store, clock, handlers)
+    billing = default_billing(settings, clock)
+    relay = BillingRelay(store, billing, clock, lease=timedelta(seconds=BILLING_LEASE_SECONDS))
+    proactive = ProactiveEvents(processor, engine)
+    dunning = DunningService(proactive, config, settings.secret_key, settings.public_base_url)
+    subscription_jobs = SubscriptionJobs(proactive)
+    handlers.update({
+        "dunning.remind": dunning.remind,
+        "dunning.discount": dunning.offer_discount,
+        "dunning.lapse": dunning.lapse,
+        "pause.resume_day": subscription_jobs.resume_day,
+        "cancel.ended": subscription_jobs.cancellation_effective,
+    })
     return Services(settings=settings, clock=clock, store=store, renderer=renderer, faq=faq,
                     engine=engine, processor=processor, pipeline=pipeline, transport=transport,
                     sender=sender, scheduler=scheduler, metrics=metrics, config=config,
-                    overrides=overrides, desk=desk, feed=feed, job_handlers=handlers)
+                    overrides=overrides, desk=desk, feed=feed, billing=billing, relay=relay,
+                    dunning=dunning, events=EventIntake(dunning), job_handlers=handlers)

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Self
 
+BILLING_LEASE_SECONDS = 60.0
+"""How long a billing action being delivered counts as in flight."""
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message says which and why."""
@@ -55,6 +58,10 @@ class Settings:
     twilio_timeout_seconds: float = 15.0
     send_lease_seconds: float = 60.0
     """How long a claimed send counts as in flight; after it, another sender may reconcile it."""
+    billing_webhook_url: str | None = None
+    """The operator's backend that receives billing actions; the local ledger when unset."""
+    billing_webhook_secret: str | None = field(default=None, repr=False)
+    billing_webhook_timeout_seconds: float = 10.0
 
     @property
     def sandbox(self) -> bool:
@@ -110,6 +117,10 @@ class Settings:
                                             "BOT_TWILIO_TIMEOUT_SECONDS"),
             send_lease_seconds=_seconds(get("BOT_SEND_LEASE_SECONDS"), 60.0,
                                         "BOT_SEND_LEASE_SECONDS"),
+            billing_webhook_url=get("BOT_BILLING_WEBHOOK_URL"),
+            billing_webhook_secret=get("BOT_BILLING_WEBHOOK_SECRET"),
+            billing_webhook_timeout_seconds=_seconds(get("BOT_BILLING_WEBHOOK_TIMEOUT_SECONDS"),
+                                                     10.0, "BOT_BILLING_WEBHOOK_TIMEOUT_SECONDS"),
         )
         settings.validate(secret_key_given=bool(get("BOT_SECRET_KEY")))
         return settings
@@ -132,6 +143,15 @@ class Settings:
             raise SettingsError("DATABASE_URL must be sqlite:///path.db or postgresql://…")
         if not self.public_base_url.startswith(("http://", "https://")):
             raise SettingsError("PUBLIC_BASE_URL must start with http:// or https://")
+        if bool(self.billing_webhook_url) != bool(self.billing_webhook_secret):
+            raise SettingsError("set both BOT_BILLING_WEBHOOK_URL and BOT_BILLING_WEBHOOK_SECRET, "
+                                "or neither (the local billing ledger)")
+        if self.billing_webhook_url and not self.billing_webhook_url.startswith(("http://",
+                                                                                  "https://")):
+            raise SettingsError("BOT_BILLING_WEBHOOK_URL must start with http:// or https://")
+        if self.billing_webhook_timeout_seconds >= BILLING_LEASE_SECONDS:
+            raise SettingsError(f"BOT_BILLING_WEBHOOK_TIMEOUT_SECONDS must be under "
+                                f"{BILLING_LEASE_SECONDS:.0f}, or a slow delivery could be repeated")
         if self.send_lease_seconds <= self.twilio_timeout_seconds:
             raise SettingsError("BOT_SEND_LEASE_SECONDS must be longer than "
                                 "BOT_TWILIO_TIMEOUT_SECONDS, or a slow send could go out twice")

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.orm import object_session
+
+from bot.billing.accounts import Account, load_account
+from bot.billing.actions import BillingRequest
 from bot.consent import ConsentChange
 from bot.messages import Channel, Choice, Inbound, Say
+from bot.retention import RetentionNote
 
 if TYPE_CHECKING:
     from bot.config import BotConfig
@@ -47,6 +53,8 @@ class Turn:
     says: list[Say] = field(default_factory=list)
     consent_changes: list[ConsentChange] = field(default_factory=list)
     jobs: list[ScheduledJob] = field(default_factory=list)
+    billing: list[BillingRequest] = field(default_factory=list)
+    retention: list[RetentionNote] = field(default_factory=list)
 
     @property
     def channel(self) -> Channel:
@@ -80,3 +88,26 @@ class Turn:
     def schedule(self, kind: str, key: str, due_at: datetime, **payload: Any) -> None:
         """Schedule work for later; the key makes scheduling it twice a no-op."""
         self.jobs.append(ScheduledJob(kind, key, due_at, payload))
+
+    @cached_property
+    def account(self) -> Account | None:
+        """The subscription of the customer this contact belongs to (None when no customer is
+        linked), as the billing ledger knows it now. Read on first use, in the turn's transaction."""
+        session = object_session(self.contact)
+        if session is None:
+            return None
+        return load_account(session, self.contact.customer_id, self.now)
+
+    def request_billing(self, action: str, /, **params: Any) -> None:
+        """Ask the billing port for ``action`` on this customer's subscription (``pause``,
+        ``cancel``…), in answer to their message: its id makes the action's idempotency key."""
+        customer_id = self.contact.customer_id
+        if customer_id is None or self.inbound is None:
+            raise ValueError(f"billing action {action!r} needs a customer's own message")
+        key = f"{action}:{customer_id}:{self.inbound.provider_id}"
+        self.billing.append(BillingRequest(customer_id, action, params, key, self.now))
+
+    def record_retention(self, kind: str, /, reason: str | None = None, offer: str | None = None,
+                         **detail: Any) -> None:
+        """Note a retention event (a cancel reason, an offer shown, its answer…)."""
+        self.retention.append(RetentionNote(kind, reason, offer, detail))

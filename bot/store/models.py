@@ -282,3 +282,128 @@ class HandoffEvent(SQLModel, table=True):
     outbox_key: str | None = Field(default=None, max_length=200,
                                    description="the business key of the message a reply queued")
     at: datetime = _utc(nullable=False)
+
+# -- subscriptions: the events API, the local billing ledger, dunning and retention ---------------
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """A business event accepted by the events API, kept whole (extra fields included); its
+    id makes a repeated delivery a no-op."""
+
+    __tablename__ = "processed_event"
+
+    id: str = Field(primary_key=True, max_length=200)
+    type: str = Field(max_length=64)
+    customer_id: str | None = Field(default=None, max_length=128, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonType, nullable=False))
+    received_at: datetime = _utc(nullable=False, index=True)
+
+
+class Customer(SQLModel, table=True):
+    """A subscriber as the business describes them, and the local billing ledger's view of
+    their subscription (fed by events, changed by the billing actions flows take)."""
+
+    __tablename__ = "customer"
+
+    id: str = Field(primary_key=True, max_length=128)
+    plan: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="active", max_length=16,
+                        description="active | trialing | past_due | paused | canceled")
+    locale: str | None = Field(default=None, max_length=16)
+    timezone: str | None = Field(default=None, max_length=64)
+    currency: str | None = Field(default=None, max_length=3)
+    phone: str | None = Field(default=None, max_length=32, description="E.164; the SMS contact")
+    whatsapp: str | None = Field(default=None, max_length=32, description="E.164; the WhatsApp contact")
+    billing_phone: str | None = Field(default=None, max_length=32,
+                                      description="a declared billing contact (gets the dunning)")
+    billing_whatsapp: str | None = Field(default=None, max_length=32)
+    current_period_end: datetime | None = _utc()
+    trial_ends_at: datetime | None = _utc()
+    trial_extended: bool = Field(default=False, description="this trial was extended once already")
+    engaged: bool = Field(default=False, description="the business says the customer uses the product")
+    paused_until: datetime | None = _utc()
+    pause_streak: int = Field(default=0, description="pauses in a row, each soon after the last")
+    cancel_at: datetime | None = _utc()
+    concession: str | None = Field(default=None, max_length=32,
+                                   description="discount | rescue_plan | trial_extension")
+    concession_until: datetime | None = _utc()
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonType, nullable=False))
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class Invoice(SQLModel, table=True):
+    """An invoice the business told us about (a failed payment), as the payment page shows it."""
+
+    __tablename__ = "invoice"
+
+    id: str = Field(primary_key=True, max_length=128)
+    customer_id: str = Field(foreign_key="customer.id", max_length=128, index=True)
+    amount: str = Field(max_length=32, description="decimal text, e.g. 19.00")
+    currency: str = Field(max_length=3)
+    hosted_url: str | None = Field(default=None, sa_column=Column(String(2000)))
+    status: str = Field(default="open", max_length=16, description="open | paid")
+    failed_at: datetime | None = _utc()
+    paid_at: datetime | None = _utc()
+    paid_via: str | None = Field(default=None, max_length=16, description="event | page")
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonType, nullable=False))
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class DunningEpisode(SQLModel, table=True):
+    """The recovery of one failed invoice: opened by payment.failed, closed by the payment
+    (recovered) or by the payment link running out (lapsed)."""
+
+    __tablename__ = "dunning_episode"
+
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: str = Field(foreign_key="invoice.id", max_length=128, unique=True)
+    customer_id: str = Field(foreign_key="customer.id", max_length=128, index=True)
+    status: str = Field(default="open", max_length=16, description="open | recovered | lapsed")
+    opened_at: datetime = _utc(nullable=False, index=True)
+    link_expires_at: datetime = _utc(nullable=False)
+    closed_at: datetime | None = _utc()
+
+
+class BillingAction(SQLModel, table=True):
+    """An action taken on a subscription (pause, cancel, plan change…): applied to the local
+    ledger in the turn's transaction, then handed to the configured billing port by the relay
+    (the operator's webhook gets it once per idempotency key)."""
+
+    __tablename__ = "billing_action"
+    __table_args__ = (
+        Index("ix_billing_action_due", "due_at", sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    customer_id: str = Field(foreign_key="customer.id", max_length=128, index=True)
+    action: str = Field(max_length=32)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonType, nullable=False))
+    status: str = Field(default="pending", max_length=16,
+                        description="pending | delivering | applied | delivered | failed")
+    attempts: int = 0
+    due_at: datetime = _utc(nullable=False)
+    lease_until: datetime | None = _utc()
+    last_error: str | None = Field(default=None, sa_column=Column(String(500)))
+    created_at: datetime = _utc(nullable=False)
+    done_at: datetime | None = _utc()
+
+
+class RetentionEvent(SQLModel, table=True):
+    """What happened in a retention conversation — a cancel reason, an offer shown and its
+    answer, a pause, a resume — recorded whether or not the customer was saved."""
+
+    __tablename__ = "retention_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str | None = Field(default=None, foreign_key="customer.id", max_length=128,
+                                    index=True)
+    contact_id: int = Field(foreign_key="contact.id")
+    kind: str = Field(max_length=32)
+    reason: str | None = Field(default=None, max_length=32)
+    offer: str | None = Field(default=None, max_length=32)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonType, nullable=False))
+    at: datetime = _utc(nullable=False, index=True)

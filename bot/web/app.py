@@ -10,10 +10,12 @@ from bot.services import Services
 from bot.web import ops_views, twilio_views
 from bot.web.agent_api import setup_agent_api_routes
 from bot.web.agent_views import setup_agent_routes
+from bot.web.business_views import setup_business_routes
 from bot.web.consent_views import setup_consent_routes
 from bot.web.keys import SERVICES
 from bot.web.login_views import setup_login_routes
 from bot.web.operator_routes import setup_operator_routes
+from bot.web.pay_views import setup_pay_routes
 from bot.web.sandbox_views import setup_sandbox_routes
 
 
@@ -28,6 +30,8 @@ def setup_routes(app: web.Application, services: Services) -> None:
     setup_operator_routes(app, services)
     setup_agent_routes(app)
     setup_agent_api_routes(app)
+    setup_business_routes(app)
+    setup_pay_routes(app)
     if services.settings.sandbox:
         setup_sandbox_routes(app)
 

@@ -1,7 +1,7 @@
 """human handoff: handoff records, agents' activity, the queue index
 
 Revision ID: 0005_handoff
-Revises: 0003_gate
+Revises: 0004_billing
 Create Date: 2026-11-22 02:29:54.800173
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import bot.store.types
 
 revision = '0005_handoff'
-down_revision = '0003_gate'
+down_revision = '0004_billing'
 branch_labels = None
 depends_on = None
 

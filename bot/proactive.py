@@ -1,0 +1,54 @@
+"""Proactive flow events (a due job, a business event) for one contact — but never into a
+conversation a person owns: the agent talks to the customer, the bot keeps out."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.engine import DEFAULT_FLOW, ConversationEngine
+from bot.logs import mask_address
+from bot.processor import TurnProcessor
+from bot.store.models import Contact, Conversation
+
+log = logging.getLogger(__name__)
+
+
+class ProactiveEvents:
+    """Sends flow events to contacts' conversations from outside an inbound message."""
+
+    def __init__(self, processor: TurnProcessor, engine: ConversationEngine) -> None:
+        self.processor = processor
+        self.engine = engine
+
+    def person_owns(self, conversation: Conversation | None) -> bool:
+        """Whether an agent has (or is about to take) the conversation."""
+        if conversation is None or conversation.flow is None:
+            return False
+        flow = self.engine.flows.get(conversation.flow)
+        return flow is not None and conversation.state in flow.silences_bot
+
+    def run(self, session: Session, contact: Contact, flow: str, event: str, now: datetime, *,
+            unless_busy: bool = False, only_within_flow: bool = False, **kwargs: Any) -> bool:
+        """Run ``event`` of ``flow`` for ``contact``; False when it was not run.
+
+        ``unless_busy``: only when the conversation is idle (no flow, the FAQ, or this flow).
+        ``only_within_flow``: only when the conversation is in this flow already.
+        """
+        conversation = session.scalars(
+            select(Conversation).where(Conversation.contact_id == contact.id)).first()
+        current = conversation.flow if conversation is not None else None
+        skip = (self.person_owns(conversation)
+                or (unless_busy and current not in (None, DEFAULT_FLOW, flow))
+                or (only_within_flow and current != flow))
+        if skip:
+            log.info("proactive event not run", extra={
+                "flow": flow, "event": event, "conversation_flow": current,
+                "to": mask_address(contact.address)})
+            return False
+        self.processor.run_event(session, contact, flow, event, now, **kwargs)
+        return True

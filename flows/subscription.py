@@ -1,0 +1,102 @@
+"""What the subscription flows (pause, cancel, dunning) share: the customer's calendar, month
+labels, prices in the customer's currency, and the answers for a number with no subscription."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from babel.numbers import is_currency
+from pydantic import AfterValidator
+
+from bot.i18n import format_money
+from bot.local_dates import local_day, zone_for
+from bot.messages import Choice
+from bot.turn import N_, Turn
+from flows.base import MAIN_MENU, Flow
+from flows.faq import TALK_TO_PERSON
+from flows.handoff import HandoffFlow
+
+MONTHS = {1: N_("1 month"), 2: N_("2 months"), 3: N_("3 months"), 4: N_("4 months"),
+          5: N_("5 months"), 6: N_("6 months"), 7: N_("7 months"), 8: N_("8 months"),
+          9: N_("9 months"), 10: N_("10 months"), 11: N_("11 months"), 12: N_("12 months")}
+"""Choice labels for pause lengths (the lengths operators may configure)."""
+
+PERSON = HandoffFlow.choice("request", TALK_TO_PERSON)
+
+
+def _prices(value: dict[str, Decimal]) -> dict[str, Decimal]:
+    prices = {currency.upper(): amount for currency, amount in value.items()}
+    for currency, amount in prices.items():
+        if not is_currency(currency):
+            raise ValueError(f"{currency!r} is not an ISO 4217 currency code")
+        if amount <= 0:
+            raise ValueError(f"the {currency} price must be more than zero")
+    return prices
+
+
+Prices = Annotated[dict[str, Decimal], AfterValidator(_prices)]
+"""A plan's monthly price per currency in a config section, e.g. {"USD": "9.00"}."""
+
+
+def zone_of(turn: Turn) -> ZoneInfo:
+    """The customer's time zone: what the business told us, else their number's."""
+    return zone_for(turn.contact.timezone, turn.contact.address)
+
+
+def today(turn: Turn) -> date:
+    """The customer's calendar day."""
+    return local_day(turn.now, zone_of(turn))
+
+
+def their_day(turn: Turn, moment: datetime) -> date:
+    """The customer's calendar day at ``moment``."""
+    return local_day(moment, zone_of(turn))
+
+
+def price_for(prices: dict[str, Decimal], turn: Turn) -> str | None:
+    """A configured price in the customer's currency, formatted their way; None when the
+    operator set no price in that currency."""
+    currency = ((turn.account.currency if turn.account else None) or "").upper()
+    amount = prices.get(currency)
+    return None if amount is None else format_money(amount, currency, turn.locale)
+
+
+def answer_question(turn: Turn, text: str | None) -> bool:
+    """Answer a question the FAQ knows (someone who writes in while a flow rests); False when
+    the message is not one."""
+    match = turn.faq.match(text) if text else None
+    if match is None:
+        return False
+    turn.say("faq.answer", answer=match.entry.answer, title=match.entry.title)
+    return True
+
+
+def no_subscription(turn: Turn) -> bool:
+    """No customer we know owns this number (a guard)."""
+    return turn.account is None
+
+
+def canceled(turn: Turn) -> bool:
+    """The subscription is canceled, or will be at the end of its period (a guard)."""
+    return turn.account is not None and (turn.account.is_canceled
+                                         or turn.account.cancellation_pending)
+
+
+def say_no_subscription(turn: Turn) -> None:
+    """This number belongs to no customer we know: offer a person."""
+    turn.say("subscription.not_found", choices=[PERSON, MAIN_MENU])
+
+
+def say_canceled(turn: Turn) -> None:
+    """The subscription is canceled already (maybe still running until its end date)."""
+    account = turn.account
+    ends_on = their_day(turn, account.cancel_at) if account.cancellation_pending else None
+    turn.say("subscription.canceled", ends_on=ends_on, choices=[MAIN_MENU])
+
+
+def month_choices(flow: type[Flow], event: str, lengths: tuple[int, ...]) -> list[Choice]:
+    """One-tap choices for pause lengths, sending ``event`` with the number of months."""
+    return [flow.choice(event, MONTHS[months], str(months)) for months in lengths]
