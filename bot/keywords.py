@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from enum import StrEnum
+from functools import lru_cache
 
 
 class KeywordKind(StrEnum):
@@ -101,6 +102,7 @@ _LOOKUP: dict[str, KeywordKind] = {
 _NOT_WORD = re.compile(r"[^\w]+")
 
 
+@lru_cache(maxsize=16384)
 def fold(text: str) -> str:
     """Upper-case, accents removed, punctuation dropped: the form keywords are compared in."""
     decomposed = unicodedata.normalize("NFKD", text)

@@ -67,7 +67,7 @@ class TurnProcessor:
         """Handle ``items`` in arrival order within the caller's transaction."""
         lock_conversations(session, (item.conversation_key for item in items))
         config = self.config.current(session)
-        self._refresh_content(session)
+        self._refresh_content(session, now)
         loaded = load_contacts(session, {(str(i.channel), i.address) for i in items}, now)
         new_ids = self._record(session, items, loaded, now)
         writer = TurnWriter(self.renderer)
@@ -103,7 +103,7 @@ class TurnProcessor:
         _, conversation = load_contacts(session, {(contact.channel, contact.address)}, now)[
             (contact.channel, contact.address)]
         session.refresh(contact)
-        self._refresh_content(session)
+        self._refresh_content(session, now)
         locale = locale_for(contact, self.default_locale)
         turn = Turn(contact=contact, conversation=conversation, now=now, locale=locale,
                     faq=self.faq.book(locale), config=self.config.current(session))
@@ -124,7 +124,7 @@ class TurnProcessor:
         contact.last_inbound_at = now
         conversation.flow, conversation.state = None, None
         conversation.data.clear()
-        self._refresh_content(session)
+        self._refresh_content(session, now)
         locale = locale_for(contact, self.default_locale)
         turn = Turn(contact=contact, conversation=conversation, now=now, locale=locale,
                     faq=self.faq.book(locale), config=self.config.current(session), inbound=item,
@@ -136,10 +136,10 @@ class TurnProcessor:
         self._note_outcomes(session, [item], ["error"])
         return Batch(["error"], queued)
 
-    def _refresh_content(self, session: Session) -> None:
+    def _refresh_content(self, session: Session, now: datetime) -> None:
         """Pick up operators' edits and changed files once per batch, in the turn's transaction."""
         self.overrides.refresh(session)
-        self.renderer.refresh()
+        self.renderer.refresh(now)
         self.faq.refresh()
 
     @staticmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,9 @@ TEMPLATES_DIR = PROJECT_ROOT / "templates"
 MAX_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
 _BLANK_LINES = re.compile(r"\n{3,}")
+
+
+FILES_CHECK_INTERVAL = timedelta(seconds=1)
 
 
 def _files_stamp() -> tuple[int, int]:
@@ -172,10 +176,14 @@ class Renderer:
         # edit revision; template files are re-checked by refresh(), once per batch.
         self._resolved: dict[tuple[str, Channel, str, int], Template] = {}
         self._files_stamp = _files_stamp()
+        self._files_checked: datetime | None = None
 
-    def refresh(self) -> None:
-        """Notice template files changed on disk since the last call (the processor calls this
-        once per batch)."""
+    def refresh(self, now: datetime) -> None:
+        """Notice template files changed on disk (the processor calls this once per batch; the
+        files are looked at most once a second — operators' edits do not wait for it)."""
+        if self._files_checked is not None and now - self._files_checked < FILES_CHECK_INTERVAL:
+            return
+        self._files_checked = now
         stamp = _files_stamp()
         if stamp != self._files_stamp:
             self._files_stamp = stamp
