@@ -44,7 +44,7 @@ class ContextSection:
     rows: Sequence[tuple[str, str]]
 
 
-ContextProvider = Callable[[Session, Contact], Sequence[ContextSection]]
+ContextProvider = Callable[[Session, Contact, datetime], Sequence[ContextSection]]
 """Adds facts about a contact's account (subscription, payments, offers and their outcome) to
 the conversation view. Runs in the view's read transaction; returns no sections when it knows
 nothing about the contact."""
@@ -262,5 +262,5 @@ def conversation_context(session: Session, conversation_id: int, now: datetime, 
         timeline=timeline(session, conversation_id), consent=consent,
         reply=check_reply(session, config, contact, locale, now), record=record)
     for provider in providers:
-        context.sections.extend(provider(session, contact))
+        context.sections.extend(provider(session, contact, now))
     return context

@@ -46,7 +46,7 @@ def customer_state(session: Session, customer_id: str, now: datetime) -> dict[st
     conversations = {c.contact_id: c for c in session.scalars(
         select(Conversation).where(Conversation.contact_id.in_(list(by_id))))}
     return {
-        "customer": _subscription(customer, now),
+        "customer": subscription_summary(customer, now),
         "contacts": [{
             "role": "subscriber" if c.customer_id == customer_id else "billing",
             "channel": c.channel, "address": c.address, "opted_out": c.opted_out,
@@ -78,7 +78,8 @@ def customer_state(session: Session, customer_id: str, now: datetime) -> dict[st
     }
 
 
-def _subscription(customer: Customer, now: datetime) -> dict[str, Any]:
+def subscription_summary(customer: Customer, now: datetime) -> dict[str, Any]:
+    """The customer's subscription as JSON-ready data."""
     return {
         "id": customer.id, "plan": customer.plan, "status": effective_status(customer, now),
         "locale": customer.locale, "timezone": customer.timezone, "currency": customer.currency,

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot.account_context import account_sections
 from bot.agent_context import ContextProvider
 from bot.agent_desk import AgentDesk
 from bot.billing.port import BillingPort, LocalLedger
@@ -183,4 +184,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                     engine=engine, processor=processor, pipeline=pipeline, transport=transport,
                     sender=sender, scheduler=scheduler, metrics=metrics, config=config,
                     overrides=overrides, desk=desk, feed=feed, billing=billing, relay=relay,
-                    dunning=dunning, events=EventIntake(dunning), job_handlers=handlers)
+                    dunning=dunning, events=EventIntake(dunning), job_handlers=handlers,
+                    context_providers=[account_sections])

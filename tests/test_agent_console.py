@@ -94,7 +94,7 @@ async def test_the_conversation_page_gives_the_context_and_the_agent_works_it(
     resolve work from its forms."""
     double, _ = twilio
     bot, services = await _app(make_bot, database_url, twilio, clock)
-    services.context_providers.append(lambda session, contact: [ContextSection(
+    services.context_providers.append(lambda session, contact, now: [ContextSection(
         "Subscription", [("Plan", "Pro"), ("Payment", "failed on Nov 3")])])
     await bot.message("+14155550100", "when will I be charged")
     await bot.message("+14155550100", "Talk to a person", ButtonPayload="handoff:request")

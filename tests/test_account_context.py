@@ -1,0 +1,74 @@
+"""The agent sees the customer's account beside the conversation: subscription, the payment
+being recovered, and the cancel reasons and offers shown with their outcome."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.account_context import account_sections
+from bot.store.models import Contact
+from tests.business import (
+    BILLING_PHONE,
+    LA_MORNING,
+    PHONE,
+    configure,
+    customer_upserted,
+    payment_failed,
+    payment_succeeded,
+    send,
+)
+from tests.conftest import live_settings
+
+
+async def _sections(services, address: str) -> dict[str, dict[str, str]]:
+    def read(session):
+        contact = session.scalars(select(Contact).where(Contact.address == address,
+                                                        Contact.channel == "sms")).one()
+        return {section.title: dict(section.rows)
+                for section in account_sections(session, contact, services.clock.now())}
+    return await services.store.read(read)
+
+
+async def test_subscription_payments_and_offers_are_shown(make_bot, database_url, twilio, clock):
+    """After a failed payment and a declined save offer the agent reads the plan and status, the
+    invoice under recovery with its link's expiry, and the reason and offer with their outcome."""
+    _, base = twilio
+    clock.set(LA_MORNING)
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await send(bot, customer_upserted(plan="pro", billing_contact={"phone": BILLING_PHONE}))
+    await send(bot, payment_failed("in_9", amount="19.00"))
+    await configure(services, "cancel", rescue_plan="saver", rescue_plan_name="Saver",
+                    rescue_prices={"USD": "9.00"})
+    for text in ("cancel my subscription", "1", "2"):
+        await bot.message(PHONE, text)
+
+    sections = await _sections(services, PHONE)
+    assert sections["Subscription"]["Customer"] == "cus_1"
+    assert sections["Subscription"]["Plan"] == "pro"
+    assert "Cancels on" in sections["Subscription"]
+    [(invoice, state)] = sections["Payments"].items()
+    assert invoice == "in_9 ($19.00)"
+    assert state.startswith("failed ") and "reminders running, link valid until" in state
+    offers = list(sections["Cancel reasons and offers"].items())
+    assert ("offer declined" in offers[1][0] or "offer declined" in offers[0][0])
+    assert any(value == "reason: price · offer: rescue_plan" for _, value in offers)
+
+    billing = await _sections(services, BILLING_PHONE)
+    assert billing["Subscription"]["This number"] == "the customer's billing contact"
+
+    await send(bot, payment_succeeded("in_9"))
+    [(_, state)] = (await _sections(services, PHONE))["Payments"].items()
+    assert state.startswith("paid ") and "via event" in state
+
+
+async def test_a_contact_without_an_account_shows_nothing(make_bot, database_url, twilio, clock):
+    """A number no business event mentioned has no account sections (the core context stays)."""
+    _, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message("+14155550123", "hi")
+
+    def read(session):
+        contact = session.scalars(select(Contact)).one()
+        return account_sections(session, contact, clock.now())
+
+    assert await services.store.read(read) == ()
