@@ -47,8 +47,10 @@ class Metrics:
                               "Handoffs requested in the last 30 days, by how they ended",
                               ["agent", "outcome"], registry=self.registry)
 
-    def record_support(self, report: SupportReport) -> None:
-        """Set the support gauges from a report (read at scrape time)."""
+    def record_support(self, report: SupportReport, agent_ids: dict[str, int]) -> None:
+        """Set the support gauges from a report (read at scrape time). Agents are labelled by
+        their console user id, not their email: /metrics is for scrapers and carries no personal
+        data (the operators' report API names them)."""
         self.handoffs_open.labels("waiting").set(report.waiting)
         self.handoffs_open.labels("with_agent").set(report.with_agent)
         for gauge in (self.first_response, self.resolution, self.csat, self.csat_responses,
@@ -56,6 +58,8 @@ class Metrics:
             gauge.clear()  # an agent with nothing in the window has no series
         for measures in (report.overall, *report.by_agent):
             agent = measures.agent
+            if agent in agent_ids:
+                agent = f"user:{agent_ids[agent]}"
             for gauge, value in ((self.first_response, measures.first_response_avg),
                                  (self.resolution, measures.resolution_avg),
                                  (self.csat, measures.csat_avg)):

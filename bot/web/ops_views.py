@@ -6,7 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
-from bot.store.models import Job, OutboxMessage
+from bot.store.models import ConsoleUser, Job, OutboxMessage
 from bot.support_report import METRICS_WINDOW, support_report
 from bot.web.keys import SERVICES
 
@@ -37,7 +37,11 @@ async def metrics(request: web.Request) -> web.Response:
         services.metrics.outbox_depth.labels(status).set(by_status.get(status, 0))
     services.metrics.jobs_due.set(pending or 0)
     now = services.clock.now()
-    services.metrics.record_support(await services.store.read(
-        lambda session: support_report(session, now - METRICS_WINDOW, now)))
+
+    def support(session):  # type: ignore[no-untyped-def]
+        agent_ids = dict(session.execute(select(ConsoleUser.email, ConsoleUser.id)).all())
+        return support_report(session, now - METRICS_WINDOW, now), agent_ids
+
+    services.metrics.record_support(*await services.store.read(support))
     body = generate_latest(services.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
