@@ -1,4 +1,4 @@
-"""Run the real ``bot serve`` as a child process (for crash and browser tests)."""
+"""Run the real ``bot serve`` and ``bot worker`` as child processes (crash and browser tests)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,34 @@ class ServeProcess:
                 if asyncio.get_running_loop().time() > deadline:
                     raise TimeoutError(f"bot serve did not start: {self.log_path.read_text()[-2000:]}")
                 await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        """kill -9: no shutdown code runs."""
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class WorkerProcess:
+    """``bot worker`` (the sender and the scheduler) with the given environment."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
         """kill -9: no shutdown code runs."""

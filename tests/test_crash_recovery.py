@@ -1,4 +1,5 @@
-"""kill -9 of a real ``bot serve`` under load: every acknowledged message is answered exactly once."""
+"""kill -9 of a real ``bot serve``, or of its ``bot worker``, under load: every acknowledged
+message is answered exactly once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import aiohttp
 
 from tests.conftest import new_sid
 from tests.fakes import encode, sign, twilio_form
-from tests.serve import ServeProcess, free_port
+from tests.serve import ServeProcess, WorkerProcess, free_port
 from tests.twilio_double import ACCOUNT_SID, AUTH_TOKEN, Fault
 
 
@@ -82,3 +83,48 @@ async def test_kill_minus_nine_loses_and_doubles_nothing(database_url, twilio, t
     assert set(customers) - set(replies) == set(), context
     assert [c for c, n in replies.items() if n != 1] == [], context
     assert all("same day each month" in m.body for m in double.messages)
+
+
+async def test_kill_minus_nine_of_the_worker_mid_send(database_url, twilio, tmp_path) -> None:
+    """With the web process and the worker apart, killing the worker while sends are in flight
+    loses nothing and doubles nothing: a new worker finds what went out and sends the rest."""
+    double, twilio_url = twilio
+    double.delay = 0.3  # sends stay in flight long enough to be cut off
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE_URL": twilio_url,
+        "TWILIO_SMS_FROM": "+15005550006", "TWILIO_WHATSAPP_FROM": "whatsapp:+15005550006",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "BOT_SECRET_KEY": "crash-test",
+        "BOT_TWILIO_TIMEOUT_SECONDS": "2", "BOT_SEND_LEASE_SECONDS": "3",
+        "BOT_LOG_LEVEL": "WARNING",
+    }
+    web = ServeProcess(env, tmp_path / "serve.log", port=port, args=("--no-worker",))
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    customers = [f"+1415556{n:04d}" for n in range(120)]  # more than one batch in flight
+    await web.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            statuses = await asyncio.gather(*(
+                _post(session, web.url, twilio_form(new_sid(), c if n % 2 else f"whatsapp:{c}",
+                                                    "When will I be charged?"))
+                for n, c in enumerate(customers)))
+        assert statuses == [200] * len(customers)
+        assert double.messages == []  # nothing is sent without a worker
+        worker.start()
+        await _wait_until(lambda: double.requests >= 10, 30)
+        worker.kill()  # requests reached Twilio, their answers never reached the worker
+        sent_before_kill = double.requests
+        assert sent_before_kill < len(customers)
+        worker.start()
+        await _wait_until(lambda: {m.to.removeprefix("whatsapp:") for m in double.messages}
+                          >= set(customers), 60)
+    finally:
+        worker.stop()
+        web.stop()
+
+    replies = Counter(m.to.removeprefix("whatsapp:") for m in double.messages)
+    context = f"sent before the kill: {sent_before_kill}; log: " + (
+        tmp_path / "worker.log").read_text()[-2000:]
+    assert set(replies) == set(customers), context
+    assert [c for c, n in replies.items() if n != 1] == [], context
