@@ -65,7 +65,8 @@ def postgres_url() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _truncate(url: str) -> None:
+def truncate_tables(url: str) -> None:
+    """Empty every table of a migrated database (PostgreSQL tests share one per session)."""
     engine = build_engine(url, pool_size=1)
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with engine.begin() as connection:
@@ -81,7 +82,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_url")
-    _truncate(url)
+    truncate_tables(url)
     return url
 
 

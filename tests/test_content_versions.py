@@ -27,7 +27,7 @@ from bot.store.database import Store
 from bot.store.models import ContentVersion
 from bot.template_editor import TemplateEditor, TemplateRefused
 from bot.template_translations import Translation
-from tests.conftest import _truncate, live_settings
+from tests.conftest import live_settings, truncate_tables
 
 SMS, WHATSAPP = Channel.SMS, Channel.WHATSAPP
 
@@ -240,7 +240,7 @@ def test_scopes_describe_themselves() -> None:
 def test_simultaneous_saves_cannot_both_become_the_same_version(postgres_url, clock) -> None:
     """Two saves racing for one version number: the first is kept, the second fails instead of
     silently replacing it (the API and console answer 409)."""
-    _truncate(postgres_url)
+    truncate_tables(postgres_url)
     store = Store(postgres_url)
     scope = Scope.template("faq.greeting", "en", "sms")
     inserted, release = threading.Event(), threading.Event()
