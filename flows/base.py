@@ -31,6 +31,10 @@ class Flow(StateChart):
     """Short name stored in ``conversation.flow`` and used as the payload prefix."""
     silences_bot: ClassVar[frozenset[str]] = frozenset()
     """States in which the bot must not answer (a person owns the conversation)."""
+    yields_to_faq: ClassVar[bool] = False
+    """While this flow waits in the background (a payment reminder), a question the FAQ can
+    answer — or a greeting — goes to the FAQ; the flow's own facts live elsewhere and it picks up
+    again at its next event."""
 
     def __init__(self, conversation: Conversation, turn: Turn) -> None:
         super().__init__(model=conversation, state_field="state", turn=turn)

@@ -89,6 +89,7 @@ class DunningFlow(Flow):
     """Asks for a failed payment until it is paid or the link runs out."""
 
     flow_name = "dunning"
+    yields_to_faq = True
 
     start = State(initial=True)
     awaiting_payment = State()

@@ -362,3 +362,23 @@ async def test_dunning_speaks_the_customers_language_to_both_people(make_bot, da
     assert [(r.to_address, r.body[:48]) for r in await outbox(services)] == [
         (BILLING_PHONE, "Support: no pudimos cobrar tu pago de 19,00 US$."),
         (PHONE, "Support: no pudimos cobrar un pago de 19,00 US$ ")]
+
+
+async def test_a_question_during_dunning_is_answered_and_the_reminders_go_on(make_bot,
+                                                                             database_url,
+                                                                             twilio, clock):
+    """A customer with a failed payment who asks something the FAQ knows gets the answer, not
+    the link again; the next reminder still goes out with the same link."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await send(bot, payment_failed())
+    await services.sender.drain()
+    [notice] = double.messages
+    await bot.message(PHONE, "how do I change my plan?")
+    await services.sender.drain()
+    answer = double.messages[-1]
+    assert "switch plans any time" in answer.body and not links(answer.body)
+    clock.advance(days=3)
+    await run_jobs(services)
+    await services.sender.drain()
+    reminder = double.messages[-1]
+    assert reminder is not answer and links(reminder.body) == links(notice.body)
