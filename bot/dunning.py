@@ -168,7 +168,7 @@ class DunningService:
         config = self.config.current(session).get(DunningConfig)
         primary, _ = self.recipients(session, customer, config, now)
         if primary is not None:
-            self._run(session, primary, event, episode, now, **kwargs)
+            self._run(session, primary, event, episode, now, wait_while_busy=True, **kwargs)
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ conversation a person owns: the agent talks to the customer, the bot keeps out."
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -13,9 +13,13 @@ from sqlalchemy.orm import Session
 from bot.engine import DEFAULT_FLOW, ConversationEngine
 from bot.logs import mask_address
 from bot.processor import TurnProcessor
+from bot.scheduler import RunLater
 from bot.store.models import Contact, Conversation
 
 log = logging.getLogger(__name__)
+
+BUSY_FOR = timedelta(minutes=30)
+"""How long after their last turn a customer counts as in the middle of another flow."""
 
 
 class ProactiveEvents:
@@ -32,16 +36,33 @@ class ProactiveEvents:
         flow = self.engine.flows.get(conversation.flow)
         return flow is not None and conversation.state in flow.silences_bot
 
+    def busy_elsewhere(self, conversation: Conversation | None, flow: str, now: datetime) -> bool:
+        """Whether the customer is in the middle of another flow with the bot (a cancel, a
+        pause…) and touched it lately: starting ``flow`` now would lose their place. The FAQ and
+        flows waiting in the background do not count."""
+        if conversation is None or conversation.flow in (None, DEFAULT_FLOW, flow):
+            return False
+        current = self.engine.flows.get(conversation.flow)
+        return (current is not None and not current.yields_to_faq
+                and now - conversation.updated_at < BUSY_FOR)
+
     def run(self, session: Session, contact: Contact, flow: str, event: str, now: datetime, *,
-            unless_busy: bool = False, only_within_flow: bool = False, **kwargs: Any) -> bool:
+            unless_busy: bool = False, only_within_flow: bool = False,
+            wait_while_busy: bool = False, **kwargs: Any) -> bool:
         """Run ``event`` of ``flow`` for ``contact``; False when it was not run.
 
         ``unless_busy``: only when the conversation is idle (no flow, the FAQ, or this flow).
         ``only_within_flow``: only when the conversation is in this flow already.
+        ``wait_while_busy`` (scheduled jobs): when the customer is in the middle of another flow,
+        raise RunLater so the job comes back once they have had time to finish.
         """
         conversation = session.scalars(
             select(Conversation).where(Conversation.contact_id == contact.id)).first()
         current = conversation.flow if conversation is not None else None
+        if wait_while_busy and self.busy_elsewhere(conversation, flow, now):
+            assert conversation is not None
+            raise RunLater(conversation.updated_at + BUSY_FOR,
+                           f"the customer is in the middle of {current}")
         skip = (self.person_owns(conversation)
                 or (unless_busy and current not in (None, DEFAULT_FLOW, flow))
                 or (only_within_flow and current != flow))

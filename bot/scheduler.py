@@ -27,6 +27,16 @@ JobHandler = Callable[[Session, Job, datetime], None]
 """Runs a job inside its transaction (on a store thread)."""
 
 
+class RunLater(Exception):
+    """A handler's "not now": the job waits until ``at`` again, and no failure is counted (the
+    handler's changes, if any, are rolled back)."""
+
+    def __init__(self, at: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.at = at
+        self.reason = reason
+
+
 def claim_jobs(session: Session, now: datetime, limit: int, lease: timedelta) -> list[int]:
     """Mark up to ``limit`` due jobs (and jobs whose lease ran out) as running; return their ids."""
     due = (select(JOBS.c.id).where(JOBS.c.status == "pending", JOBS.c.due_at <= now)
@@ -81,6 +91,9 @@ class Scheduler:
     async def _run_one(self, job_id: int) -> None:
         try:
             await self.store.write(lambda session: self._execute(session, job_id))
+        except RunLater as later:
+            waiting = later  # the except name does not outlive the block; the lambda needs it
+            await self.store.write(lambda session: self._later(session, job_id, waiting))
         except Exception as error:
             log.exception("job failed", extra={"job_id": job_id})
             reason = repr(error)[:500]
@@ -96,6 +109,15 @@ class Scheduler:
         handler(session, job, self.clock.now())
         job.status = "done"
         job.lease_until = None
+
+    @staticmethod
+    def _later(session: Session, job_id: int, later: RunLater) -> None:
+        job = session.get(Job, job_id)
+        if job is None:
+            return
+        job.status, job.due_at, job.lease_until = "pending", later.at, None
+        job.attempts = max(job.attempts - 1, 0)  # waiting is not an attempt
+        job.last_error = f"waiting: {later.reason}"[:500]
 
     def _failed(self, session: Session, job_id: int, reason: str) -> None:
         job = session.get(Job, job_id)

@@ -29,7 +29,7 @@ class SubscriptionJobs:
                 or effective_status(customer, now) == Status.CANCELED:
             return
         lock_customer(session, customer)
-        self.proactive.run(session, contact, "pause", "resume_day", now,
+        self.proactive.run(session, contact, "pause", "resume_day", now, wait_while_busy=True,
                            resume_on=job.payload["until"])
 
     def cancellation_effective(self, session: Session, job: Job, now: datetime) -> None:

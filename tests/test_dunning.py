@@ -382,3 +382,25 @@ async def test_a_question_during_dunning_is_answered_and_the_reminders_go_on(mak
     await services.sender.drain()
     reminder = double.messages[-1]
     assert reminder is not answer and links(reminder.body) == links(notice.body)
+
+
+async def test_a_reminder_waits_while_the_customer_is_cancelling(make_bot, database_url, twilio,
+                                                                 clock):
+    """A reminder due while the customer is half-way through cancelling waits for them to
+    finish instead of losing their place; an abandoned cancel does not hold it back for long."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await send(bot, payment_failed())
+    clock.advance(days=3, minutes=-5)
+    await bot.message(PHONE, "cancel my subscription")  # asked for a reason, then silence
+    clock.advance(minutes=5)
+    await run_jobs(services)
+    await services.sender.drain()
+    assert "What's the main reason?" in double.messages[-1].body  # no reminder yet
+    await bot.message(PHONE, "2")  # the cancel flow still has their answer's context
+    await services.sender.drain()
+    assert "pause" in double.messages[-1].body.lower()
+    clock.advance(minutes=31)
+    await run_jobs(services)
+    await services.sender.drain()
+    reminder = double.messages[-1]
+    assert links(reminder.body), reminder.body

@@ -77,3 +77,33 @@ async def test_job_of_a_dead_worker_runs_again_after_its_lease(database_url, clo
     assert await scheduler.run_due() == 1
     assert ran == ["a"]
     store.close()
+
+
+async def test_a_handler_may_ask_to_run_later(database_url, clock) -> None:
+    """RunLater puts the job back until the given time, rolls its changes back and counts no
+    attempt; it runs for real afterwards."""
+    from bot.scheduler import RunLater
+
+    store = Store(database_url)
+    runs: list[str] = []
+
+    def busy_then_free(session, job, now):
+        session.add(Job(kind="side", key=f"side-effect:{len(runs)}", payload={}, due_at=now,
+                        created_at=now))
+        runs.append("tried")
+        if len(runs) == 1:
+            raise RunLater(now + timedelta(minutes=30), "the customer is busy")
+
+    scheduler = Scheduler(store, clock, {"note": busy_then_free}, max_attempts=1)
+    _schedule(store, clock, ("note", "a", timedelta(0)))
+    await scheduler.run_due()
+    job = _jobs(store)["a"]
+    assert (job.status, job.attempts, job.last_error) == ("pending", 0,
+                                                          "waiting: the customer is busy")
+    assert job.due_at == clock.now() + timedelta(minutes=30)
+    assert "side-effect:0" not in _jobs(store)  # rolled back
+    assert await scheduler.run_due() == 0
+    clock.advance(minutes=30)
+    await scheduler.run_due()
+    assert _jobs(store)["a"].status == "done" and runs == ["tried", "tried"]
+    store.close()
