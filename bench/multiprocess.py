@@ -13,29 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-import psycopg
 
 from bench import load
+from bench.databases import drop_database, fresh_database
 from bench.processes import Process, free_port
 from bench.run import TOKEN, bot_env, double_count, replies, wait_for_replies
-
-
-def fresh_database(admin_url: str) -> str:
-    name = f"bot_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 async def closed_loop_spread(urls: list[str], plans: list[list[load.Request]],

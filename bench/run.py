@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 
 from bench import load
+from bench.databases import drop_database, fresh_database
 from bench.processes import Process, free_port
 from tests.twilio_double import ACCOUNT_SID, AUTH_TOKEN
 
@@ -92,8 +93,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 
         bot_port = free_port()
         bot_url = f"http://127.0.0.1:{bot_port}"
-        env = bot_env(args.database_url or f"sqlite:///{workdir / 'bot.db'}", bot_port,
-                      double.url)
+        database = (fresh_database(args.postgres) if args.postgres
+                    else f"sqlite:///{workdir / 'bot.db'}")
+        env = bot_env(database, bot_port, double.url)
         bot = await Process(["-m", "bot", "serve", "--port", str(bot_port)], bot_port,
                             workdir / "bot.log", env=env, ready_path="/healthz").start()
         try:
@@ -134,6 +136,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                                                   paced)
         finally:
             bot.stop()
+            if args.postgres:
+                drop_database(args.postgres, database)
     finally:
         double.stop()
     return figures
@@ -145,7 +149,9 @@ if __name__ == "__main__":
     parser.add_argument("--conversations", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=3, help="messages per conversation")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--postgres", default=None, metavar="URL",
+                        help="run the bot on PostgreSQL, in a database made next to this one "
+                             "(default: a fresh SQLite file)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     arguments = parser.parse_args()
     results = asyncio.run(main(arguments))

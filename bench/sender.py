@@ -1,6 +1,6 @@
 """Outbox sender throughput to a local Twilio double (the double in its own process).
 
-    python -m bench.sender [--messages 5000] [--database-url URL]
+    python -m bench.sender [--messages 5000] [--postgres URL]
 
 Fills the outbox with queued replies for distinct contacts, then times the real sender (twilio
 async client) draining them. Target: >= 1,000 messages/s with pacing off.
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from bench.databases import drop_database, fresh_database
 from bench.processes import Process, free_port
 from bot.channels.twilio_rest import TwilioTransport
 from bot.clock import SystemClock
@@ -50,7 +51,16 @@ def fill(store: Store, count: int) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    url = args.database_url or f"sqlite:///{workdir / 'sender.db'}"
+    url = fresh_database(args.postgres) if args.postgres else f"sqlite:///{workdir / 'sender.db'}"
+    try:
+        await measure(url, workdir, args)
+    finally:
+        if args.postgres:
+            drop_database(args.postgres, url)
+
+
+async def measure(url: str, workdir: Path, args: argparse.Namespace) -> None:
+    """Fill the outbox at ``url`` and time the sender draining it."""
     upgrade(url)
     store = Store(url)
     fill(store, args.messages)
@@ -83,5 +93,6 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--postgres", default=None, metavar="URL",
+                        help="measure on PostgreSQL, in a database made next to this one")
     asyncio.run(main(parser.parse_args()))
