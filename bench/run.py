@@ -96,8 +96,14 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         database = (fresh_database(args.postgres) if args.postgres
                     else f"sqlite:///{workdir / 'bot.db'}")
         env = bot_env(database, bot_port, double.url)
-        bot = await Process(["-m", "bot", "serve", "--port", str(bot_port)], bot_port,
-                            workdir / "bot.log", env=env, ready_path="/healthz").start()
+        serve = ["-m", "bot", "serve", "--port", str(bot_port)]
+        if args.separate_worker:
+            serve.append("--no-worker")
+        bot = await Process(serve, bot_port, workdir / "bot.log", env=env,
+                            ready_path="/healthz").start()
+        worker = Process(["-m", "bot", "worker"], 0, workdir / "worker.log", env=env)
+        if args.separate_worker:
+            worker.spawn()
         try:
             warm = load.build(50, 1, bot_url + "/twilio/messages", TOKEN, offset=9_000_000)
             await load.closed_loop(bot_url + "/twilio/messages", warm, args.concurrency)
@@ -136,6 +142,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                                                   paced)
         finally:
             bot.stop()
+            worker.stop()
             if args.postgres:
                 drop_database(args.postgres, database)
     finally:
@@ -152,6 +159,8 @@ if __name__ == "__main__":
     parser.add_argument("--postgres", default=None, metavar="URL",
                         help="run the bot on PostgreSQL, in a database made next to this one "
                              "(default: a fresh SQLite file)")
+    parser.add_argument("--separate-worker", action="store_true",
+                        help="bot serve --no-worker plus a bot worker process sending")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     arguments = parser.parse_args()
     results = asyncio.run(main(arguments))
