@@ -89,6 +89,14 @@ class FaqBook:
     _stem_of: dict[str, str] = field(default_factory=dict, repr=False)
     _unknown_idf: float = 1.0
 
+    def follow_ups_of(self, entry: FaqEntry) -> tuple[str, ...]:
+        """What is offered after an answer: its own follow-ups, else the menu without itself."""
+        return tuple(ref for ref in entry.follow_ups or self.menu if ref != entry.id)
+
+    def title_of(self, ref: str) -> str:
+        """The button title of a menu or follow-up reference (an entry or an action)."""
+        return self.entries[ref].title if ref in self.entries else self.actions[ref].title
+
     def __post_init__(self) -> None:
         vocabulary: dict[str, set[str]] = {}
         stem = stemmer_for(self.locale)

@@ -25,7 +25,14 @@ from bot.content_versions import (
 from bot.faq import MATCH_THRESHOLD, FaqBook, FaqFileError, FaqLibrary, FaqMatch, parse_faq_text
 from bot.i18n import LOCALES_DIR
 from bot.keywords import forbidden_reply_instructions
-from bot.render import MAX_BUTTON_TITLE, MAX_BUTTONS
+from bot.render import (
+    MAX_BUTTON_TITLE,
+    MAX_BUTTONS,
+    MAX_LIST_ROWS,
+    MAX_LIST_TITLE,
+    Picker,
+    whatsapp_picker,
+)
 from bot.segments import normalize_for_sms, sms_cost
 from bot.store.models import ContentVersion
 from bot.template_editor import normalize_source
@@ -115,17 +122,12 @@ def check_faq(locale: str, text: str) -> FaqCheck:
     except FaqFileError as error:
         return FaqCheck(None, (Problem("faq", Severity.ERROR, str(error)),))
     problems: list[Problem] = []
-    if len(book.menu) > MAX_BUTTONS:
-        problems.append(Problem("whatsapp", Severity.WARNING, f"the menu has {len(book.menu)} "
-                                f"topics: WhatsApp shows more than {MAX_BUTTONS} as a numbered list"))
+    if (shown := _shown_as([book.title_of(ref) for ref in book.menu])) is not None:
+        problems.append(Problem("whatsapp", Severity.WARNING, f"the menu is shown {shown}"))
     for entry in book.entries.values():
-        if len(entry.title) > MAX_BUTTON_TITLE:
-            problems.append(Problem("whatsapp", Severity.WARNING, f"{entry.id}: the title "
-                                    f"“{entry.title}” is over {MAX_BUTTON_TITLE} characters, too "
-                                    "long for a button (a numbered list is shown instead)"))
-        if len(entry.follow_ups) > MAX_BUTTONS:
-            problems.append(Problem("whatsapp", Severity.WARNING, f"{entry.id}: more than "
-                                    f"{MAX_BUTTONS} follow-ups show as a numbered list"))
+        if (shown := _shown_as([book.title_of(ref) for ref in book.follow_ups_of(entry)])):
+            problems.append(Problem("whatsapp", Severity.WARNING,
+                                    f"{entry.id}: the follow-ups are shown {shown}"))
         for phrase in forbidden_reply_instructions(entry.answer):
             problems.append(Problem("forbidden", Severity.ERROR, f"{entry.id}: “{phrase}” asks "
                                     f"the customer to send a word that opts them out"))
@@ -242,3 +244,15 @@ class FaqEditor:
 
         return restore_version(session, Scope.faq(locale), version, shipped=self.shipped(locale),
                                author=author, now=now, check=still_valid)
+
+
+def _shown_as(titles: list[str]) -> str | None:
+    """How WhatsApp will show these choices when it is not as buttons (None when it is)."""
+    picker = whatsapp_picker(titles)
+    if picker is Picker.LIST:
+        return (f"as a list, not buttons: buttons allow {MAX_BUTTONS} choices of at most "
+                f"{MAX_BUTTON_TITLE} characters")
+    if picker is Picker.MENU:
+        return (f"as a numbered menu in the text: a list allows {MAX_LIST_ROWS} choices of "
+                f"at most {MAX_LIST_TITLE} characters")
+    return None

@@ -38,7 +38,7 @@ class Inbound:
     """The provider's id for the message (Twilio's MessageSid): the exactly-once key."""
     business_address: str = ""
     payload: str | None = None
-    """A button's payload, when the customer tapped one."""
+    """A button's or list row's payload, when the customer tapped one."""
     media: tuple[Media, ...] = ()
     profile_name: str | None = None
 
@@ -46,6 +46,11 @@ class Inbound:
     def conversation_key(self) -> str:
         """Identifies the conversation this message belongs to (one per channel and number)."""
         return f"{self.channel}:{self.address}"
+
+
+def N_(message: str) -> str:
+    """Mark a label for translation; it is translated when rendered in the contact's locale."""
+    return message
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,4 +89,7 @@ class Rendered:
     choices: tuple[Choice, ...] = ()
     """Every choice offered, in order; an SMS number or a typed title maps back through these."""
     buttons: bool = False
-    """Whether the channel shows the choices as buttons (else they are a numbered menu in the body)."""
+    """Whether the channel shows the choices itself, as buttons or a list (else they are a
+    numbered menu in the body)."""
+    list_button: str | None = None
+    """The label of the button that opens the list, when the choices are a WhatsApp list."""

@@ -63,7 +63,7 @@ class SendOutcome:
 
 
 CLAIM_COLUMNS = ("id", "business_key", "conversation_id", "contact_id", "channel", "to_address",
-                 "body", "choices", "content_sid", "content_variables", "kind", "subject",
+                 "body", "choices", "list_button", "content_sid", "content_variables", "kind", "subject",
                  "template", "render_args", "attempts", "status", "attempt_started_at",
                  "error_code", "due_at")
 
@@ -137,6 +137,7 @@ def _claim(row: dict) -> Claim:
         message=OutgoingMessage(
             outbox_id=row["id"], channel=Channel(row["channel"]), to=row["to_address"],
             body=row["body"], buttons=tuple(Choice(c["payload"], c["title"]) for c in row["choices"]),
+            list_button=row["list_button"],
             content_sid=row["content_sid"], content_variables=row["content_variables"]),
         contact_id=row["contact_id"], attempts=row.get("attempts", 0) + 1,
         ambiguous_since=row.get("attempt_started_at"))

@@ -51,6 +51,7 @@ def outbox_row(*, business_key: str, contact: Contact, conversation_id: int, ren
         "to_address": contact.address,
         "body": rendered.body,
         "choices": [{"payload": c.payload, "title": c.title} for c in buttons],
+        "list_button": rendered.list_button,
         "content_sid": None,
         "content_variables": None,
         "kind": kind,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from bot import PROJECT_ROOT
 from bot.i18n import LOCALES_DIR, format_day, format_moment, format_money
-from bot.messages import Channel, Choice, Rendered, Say
+from bot.messages import N_, Channel, Choice, Rendered, Say
 from bot.segments import normalize_for_sms
 
 if TYPE_CHECKING:
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 MAX_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
+MAX_LIST_ROWS = 10
+MAX_LIST_TITLE = 24
+LIST_BUTTON = N_("Choose an option")
+"""The label of the button that opens a WhatsApp list (at most 20 characters in every locale)."""
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -42,6 +47,27 @@ def _files_stamp() -> tuple[int, int]:
     """Changes when a shipped template file is added, removed or edited."""
     stamps = [path.stat().st_mtime_ns for path in TEMPLATES_DIR.glob("*/*.txt")]
     return len(stamps), max(stamps, default=0)
+
+
+class Picker(StrEnum):
+    """How WhatsApp can show a set of choices."""
+
+    BUTTONS = "buttons"
+    """Quick-reply buttons: at most 3, titles of at most 20 characters."""
+    LIST = "list"
+    """A list behind one button: at most 10 rows, titles of at most 24 characters."""
+    MENU = "menu"
+    """Neither fits: a numbered menu in the text, as on SMS."""
+
+
+def whatsapp_picker(titles: Sequence[str]) -> Picker:
+    """The richest way WhatsApp accepts these choice titles (Twilio rejects oversized ones)."""
+    longest = max((len(title) for title in titles), default=0)
+    if len(titles) <= MAX_BUTTONS and longest <= MAX_BUTTON_TITLE:
+        return Picker.BUTTONS
+    if len(titles) <= MAX_LIST_ROWS and longest <= MAX_LIST_TITLE:
+        return Picker.LIST
+    return Picker.MENU
 
 
 class RenderError(Exception):
@@ -231,7 +257,7 @@ class Renderer:
         return self.translations(locale).gettext(message)
 
     def render(self, say: Say, channel: Channel, locale: str) -> Rendered:
-        """Render a Say for a channel: text plus at most three buttons, or a numbered menu."""
+        """Render a Say for a channel: text plus WhatsApp buttons or a list, or a numbered menu."""
         template = self.template(say.template, channel, locale)
         try:
             body = render_body(template, self.context(channel, say.variables), channel)
@@ -242,13 +268,14 @@ class Renderer:
         )
         if not choices:
             return Rendered(body)
-        as_buttons = (
-            channel is Channel.WHATSAPP
-            and len(choices) <= MAX_BUTTONS
-            and all(len(c.title) <= MAX_BUTTON_TITLE for c in choices)
-        )
-        if as_buttons:
+        picker = (whatsapp_picker([c.title for c in choices])
+                  if channel is Channel.WHATSAPP else Picker.MENU)
+        if picker is Picker.BUTTONS:
             return Rendered(body, choices, buttons=True)
+        if picker is Picker.LIST:
+            return Rendered(body, choices, buttons=True,
+                            # An edited translation too long for WhatsApp is cut, not refused by Twilio.
+                            list_button=self.translate(LIST_BUTTON, locale)[:MAX_BUTTON_TITLE])
         menu = render_body(self.template("common.menu", channel, locale),
                            self.context(channel, {"choices": choices}), channel)
         return Rendered(f"{body}\n\n{menu}", choices)

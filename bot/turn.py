@@ -22,11 +22,6 @@ if TYPE_CHECKING:
     from bot.store.models import Contact, Conversation
 
 
-def N_(message: str) -> str:
-    """Mark a label for translation; it is translated when rendered in the contact's locale."""
-    return message
-
-
 @dataclass
 class ScheduledJob:
     """Work to do later (a resume-day message, a dunning step…)."""

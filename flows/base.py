@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 from statemachine import StateChart
 
-from bot.messages import Choice
+from bot.messages import N_, Choice
 from bot.store.models import Conversation
-from bot.turn import N_, Turn
+from bot.turn import Turn
 
 MAIN_MENU = Choice("faq:greet", N_("Main menu"))
 """The choice that always leads back to the FAQ's greeting and topics."""

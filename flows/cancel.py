@@ -23,8 +23,9 @@ from statemachine import State
 
 from bot.billing.ledger import Action
 from bot.config import ConfigSection, config_section
+from bot.messages import N_
 from bot.retention import Kind, Offer, Reason
-from bot.turn import N_, Turn
+from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
 from flows.pause import PauseConfig, PauseFlow, may_pause
 from flows.phrases import CANCEL_PHRASES, matches

@@ -26,9 +26,9 @@ from bot.billing.ledger import Action
 from bot.config import ConfigSection, config_section
 from bot.i18n import format_money
 from bot.local_dates import days_later
-from bot.messages import Channel
+from bot.messages import N_, Channel
 from bot.retention import Kind, Offer, Reason
-from bot.turn import N_, Turn
+from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
 from flows.subscription import PERSON, zone_of
 

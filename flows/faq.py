@@ -14,8 +14,8 @@ from typing import Any
 from statemachine import State
 
 from bot.faq import FaqEntry, FaqMatch
-from bot.messages import Choice
-from bot.turn import N_, Turn
+from bot.messages import N_, Choice
+from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
 from flows.handoff import HandoffFlow
 
@@ -93,9 +93,7 @@ class FaqFlow(Flow):
         return [self._choice_for(turn, ref) for ref in turn.faq.menu]
 
     def _follow_ups(self, turn: Turn, entry: FaqEntry) -> list[Choice]:
-        refs = entry.follow_ups or turn.faq.menu
-        choices = [self._choice_for(turn, ref) for ref in refs if ref != entry.id]
-        return choices or [MAIN_MENU]
+        return [self._choice_for(turn, ref) for ref in turn.faq.follow_ups_of(entry)] or [MAIN_MENU]
 
     def _choice_for(self, turn: Turn, ref: str) -> Choice:
         if ref in turn.faq.entries:

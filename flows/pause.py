@@ -23,8 +23,9 @@ from bot.billing.ledger import Action
 from bot.config import ConfigSection, config_section
 from bot.i18n import format_day
 from bot.local_dates import add_months, at_local
+from bot.messages import N_
 from bot.retention import Kind, Offer, Reason
-from bot.turn import N_, Turn
+from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
 from flows.phrases import PAUSE_PHRASES, RESUME_PHRASES, matches
 from flows.subscription import (

@@ -13,8 +13,8 @@ from pydantic import AfterValidator
 
 from bot.i18n import format_money
 from bot.local_dates import local_day, zone_for
-from bot.messages import Choice
-from bot.turn import N_, Turn
+from bot.messages import N_, Choice
+from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
 from flows.faq import TALK_TO_PERSON
 from flows.handoff import HandoffFlow

@@ -14,7 +14,8 @@ from __future__ import annotations
 from statemachine import State
 
 from bot.escalation import Reason, is_detractor
-from bot.turn import N_, Turn
+from bot.messages import N_
+from bot.turn import Turn
 from flows.base import Flow
 from flows.handover import request_handoff
 

@@ -62,6 +62,32 @@ async def test_a_phrase_starts_with_the_reason(make_bot, database_url, twilio, c
     assert await retention(services) == [("cancel_started", None, None)]
 
 
+async def test_on_whatsapp_the_reasons_are_a_list_and_a_picked_row_answers(make_bot, database_url,
+                                                                           twilio, clock):
+    """Five reasons are more than WhatsApp's three buttons: they go out as a list picker, the
+    whole text without a numbered menu, and the picked row's id drives the flow."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock,
+                                       whatsapp="+14155550101")
+    await bot.message("whatsapp:+14155550101", "cancel my subscription")
+    await services.sender.drain()
+    ask = double.messages[-1]
+    content = double.contents[ask.content_sid]
+    assert content["button"] == "Choose an option"
+    assert [(row["item"], row["id"]) for row in content["items"]] == [
+        ("Too expensive", "cancel:reason:price"), ("Not using it", "cancel:reason:not_using"),
+        ("Missing a feature", "cancel:reason:missing_feature"),
+        ("Switching tools", "cancel:reason:switching"), ("Other reason", "cancel:reason:other")]
+    assert content["body"].endswith("What's the main reason?") and "1." not in content["body"]
+    assert (await outbox(services))[-1].list_button == "Choose an option"
+
+    await bot.message("whatsapp:+14155550101", "Switching tools", ListId="cancel:reason:switching",
+                      ListTitle="Switching tools")
+    await services.sender.drain()
+    assert double.messages[-1].body.startswith("Your subscription is canceled")
+    assert [kind for kind, _, _ in await retention(services)] == [
+        "cancel_started", "reason", "canceled"]
+
+
 async def test_the_bare_keyword_is_an_opt_out_never_a_cancellation(make_bot, database_url,
                                                                   twilio, clock):
     """CANCEL (or CANCELAR) alone opts the customer out of messages; the subscription stays."""

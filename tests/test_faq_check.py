@@ -40,13 +40,25 @@ def test_an_answer_asking_to_reply_stop_is_refused() -> None:
     assert _found(_faq(answer="Say 'cancel my subscription' to cancel."), Severity.ERROR) == []
 
 
+def _whatsapp_warnings(text: str) -> list[str]:
+    return [p.message for p in check_faq("en", text).problems if p.rule == "whatsapp"]
+
+
 def test_whatsapp_button_limits_are_warned() -> None:
-    """A title over 20 characters or more than 3 follow-ups still works (as a numbered list)
-    but is flagged."""
-    assert _found(_faq(title="When will I be charged next?"), Severity.WARNING) == ["whatsapp"]
-    assert _found(_faq(title="When am I charged?"), Severity.WARNING) == []
-    four = _faq(follow_ups=["card", "card", "card", "card"])
-    assert _found(four, Severity.WARNING) == ["whatsapp"]
+    """Choices that do not fit buttons still work, as a list or a numbered menu, but are flagged
+    where they are offered: the menu, and the follow-ups after an answer."""
+    assert _whatsapp_warnings(_faq(title="When am I charged?")) == []
+    # 21-24 characters: a list. "card" offers the menu without itself, so it is flagged too.
+    assert _whatsapp_warnings(_faq(title="When am I charged next?")) == [
+        "the menu is shown as a list, not buttons: buttons allow 3 choices of at most 20 characters",
+        "card: the follow-ups are shown as a list, not buttons: buttons allow 3 choices of at most "
+        "20 characters"]
+    long = _whatsapp_warnings(_faq(title="When will I be charged next?"))
+    assert len(long) == 2 and all("numbered menu in the text" in m for m in long)
+    assert _whatsapp_warnings(_faq(follow_ups=["card"] * 4)) == [
+        "billing: the follow-ups are shown as a list, not buttons: buttons allow 3 choices of at "
+        "most 20 characters"]
+    assert "numbered menu" in _whatsapp_warnings(_faq(follow_ups=["card"] * 11))[0]
 
 
 def test_costly_sms_answers_are_warned() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from bot.i18n import best_locale, format_day, format_money
 from bot.messages import Channel, Choice, Say
-from bot.render import Renderer, RenderError
+from bot.render import LIST_BUTTON, MAX_BUTTON_TITLE, Picker, Renderer, RenderError, whatsapp_picker
 
 renderer = Renderer(["en", "es", "pt_BR"], "en")
 TWO = [Choice("faq:pick:a", "Billing date"), Choice("handoff:request", "Talk to a person")]
@@ -33,13 +33,40 @@ def test_channel_variant_is_preferred() -> None:
     assert "Ask me anything about your subscription" in whatsapp
 
 
-def test_more_than_three_or_long_titles_fall_back_to_a_menu_on_whatsapp() -> None:
-    """WhatsApp allows 3 buttons of at most 20 characters; beyond that the menu is used."""
+@pytest.mark.parametrize(("count", "length", "picker"), [
+    (1, 20, Picker.BUTTONS), (3, 20, Picker.BUTTONS), (4, 20, Picker.LIST), (3, 21, Picker.LIST),
+    (10, 24, Picker.LIST), (11, 1, Picker.MENU), (1, 25, Picker.MENU), (10, 25, Picker.MENU)])
+def test_whatsapp_picker_limits(count: int, length: int, picker: Picker) -> None:
+    """Buttons: 3 of at most 20 characters; a list: 10 rows of at most 24; else a menu."""
+    titles = ["x" * (length - 1)] * (count - 1) + ["x" * length]
+    assert whatsapp_picker(titles) is picker
+
+
+def test_four_to_ten_choices_are_a_list_on_whatsapp() -> None:
+    """Beyond 3 buttons WhatsApp shows a list behind one translated button, not a menu."""
     four = [Choice(f"faq:pick:{n}", f"Topic {n}") for n in range(4)]
-    long = [Choice("faq:pick:x", "A title far longer than twenty")]
-    for choices in (four, long):
+    for locale, label in (("en", "Choose an option"), ("es", "Elige una opción"),
+                          ("pt_BR", "Escolha uma opção")):
+        rendered = renderer.render(Say("faq.greeting", {}, four), Channel.WHATSAPP, locale)
+        assert rendered.buttons and rendered.list_button == label
+        assert "1." not in rendered.body and rendered.choices[3].payload == "faq:pick:3"
+    sms = renderer.render(Say("faq.greeting", {}, four), Channel.SMS, "en")
+    assert sms.list_button is None and "4. Topic 3" in sms.body
+
+
+def test_the_list_button_label_fits_whatsapp_in_every_locale() -> None:
+    """The button opening a list allows 20 characters; every shipped translation fits."""
+    for locale in renderer.locales:
+        assert 0 < len(renderer.translate(LIST_BUTTON, locale)) <= MAX_BUTTON_TITLE, locale
+
+
+def test_eleven_choices_or_very_long_titles_fall_back_to_a_menu_on_whatsapp() -> None:
+    """Beyond what a list takes the numbered menu is used, as on SMS."""
+    eleven = [Choice(f"faq:pick:{n}", f"Topic {n}") for n in range(11)]
+    long = [Choice("faq:pick:x", "A title far longer than a list row")]
+    for choices in (eleven, long):
         rendered = renderer.render(Say("faq.greeting", {}, choices), Channel.WHATSAPP, "en")
-        assert not rendered.buttons
+        assert not rendered.buttons and rendered.list_button is None
         assert "Reply with a number:" in rendered.body
 
 

@@ -40,6 +40,13 @@ def test_whatsapp_form_with_button_and_media() -> None:
     assert inbound.profile_name == "Ana"
 
 
+def test_a_picked_list_row_carries_its_id() -> None:
+    """A row picked from a WhatsApp list comes back as ListId: the row's payload."""
+    form = twilio_form(new_sid(), "whatsapp:+5511987654321", "Switching tools",
+                       ListId="cancel:reason:switching", ListTitle="Switching tools")
+    assert parse_inbound(MultiDict(form)).payload == "cancel:reason:switching"
+
+
 @pytest.mark.parametrize(("change", "reason"), [
     ({"From": "not-a-number"}, "bad phone number"),
     ({"From": "+1"}, "bad phone number"),

@@ -149,9 +149,12 @@ class TwilioDouble:
             return self._error(401, 20003, "Authenticate")
         spec = await request.json()
         sid = "HX" + secrets.token_hex(16)
-        quick_reply = spec.get("types", {}).get("twilio/quick-reply", {})
-        self.contents[sid] = {"body": quick_reply.get("body", ""),
-                              "actions": quick_reply.get("actions", []), "spec": spec}
+        types = spec.get("types", {})
+        interactive = types.get("twilio/quick-reply") or types.get("twilio/list-picker") or {}
+        self.contents[sid] = {"body": interactive.get("body", ""),
+                              "actions": interactive.get("actions", []),
+                              "button": interactive.get("button"),
+                              "items": interactive.get("items", []), "spec": spec}
         return web.json_response({"sid": sid, "account_sid": ACCOUNT_SID,
                                   "friendly_name": spec.get("friendly_name"),
                                   "types": spec.get("types"), "language": "en",

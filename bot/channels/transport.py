@@ -43,6 +43,8 @@ class OutgoingMessage:
     """E.164 number, no channel prefix."""
     body: str
     buttons: tuple[Choice, ...] = ()
+    """Choices WhatsApp shows itself: quick-reply buttons, or a list when ``list_button`` is set."""
+    list_button: str | None = None
     content_sid: str | None = None
     content_variables: dict[str, str] | None = None
 

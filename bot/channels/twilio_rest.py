@@ -122,7 +122,7 @@ class TwilioTransport:
         return {"from_": self.sms_from}
 
     async def send(self, message: OutgoingMessage) -> str:
-        """Create the message; buttons become a quick-reply content on WhatsApp."""
+        """Create the message; WhatsApp choices become a quick-reply or list-picker content."""
         params: dict[str, Any] = {
             "to": to_channel_address(message.channel, message.to),
             "status_callback": self.status_callback,
@@ -133,8 +133,8 @@ class TwilioTransport:
                 params["content_sid"] = message.content_sid
                 if message.content_variables:
                     params["content_variables"] = json.dumps(message.content_variables)
-            elif message.buttons and message.channel is Channel.WHATSAPP:
-                params["content_sid"] = await self._quick_reply(message)
+            elif _interactive(message):
+                params["content_sid"] = await self._session_content(message)
             else:
                 params["body"] = message.body
             created = await self.client.messages.create_async(**params)
@@ -144,16 +144,25 @@ class TwilioTransport:
             raise classify(error) from error
         return str(created.sid)
 
-    async def _quick_reply(self, message: OutgoingMessage) -> str:
-        """A session quick-reply content for this exact text and buttons (created once, cached)."""
-        spec = {"body": message.body,
-                "actions": [{"title": c.title, "id": c.payload} for c in message.buttons]}
+    async def _session_content(self, message: OutgoingMessage) -> str:
+        """A session content for this exact text and choices (created once, cached): a
+        quick-reply, or a list picker when the message has a list button."""
+        if message.list_button:
+            kind, prefix = "twilio/list-picker", "bot_list"
+            spec: dict[str, Any] = {
+                "body": message.body, "button": message.list_button,
+                "items": [{"item": c.title, "id": c.payload} for c in message.buttons]}
+        else:
+            kind, prefix = "twilio/quick-reply", "bot_qr"
+            spec = {"body": message.body,
+                    "actions": [{"title": c.title, "id": c.payload} for c in message.buttons]}
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
         sid = self._contents.get(digest)
         if sid is None:
+            # The text type is what channels without interactive messages show instead.
             request = ContentList.ContentCreateRequest({
-                "friendly_name": f"bot_qr_{digest}",
-                "types": {"twilio/quick-reply": spec, "twilio/text": {"body": message.body}},
+                "friendly_name": f"{prefix}_{digest}",
+                "types": {kind: spec, "twilio/text": {"body": message.body}},
             })
             created = await self.client.content.v1.contents.create_async(request)
             sid = self._contents[digest] = str(created.sid)
@@ -170,7 +179,7 @@ class TwilioTransport:
             found = await self.client.messages.list_async(**filters)
         except Exception as error:
             raise classify(error) from error
-        plain = not (message.content_sid or (message.buttons and message.channel is Channel.WHATSAPP))
+        plain = not (message.content_sid or _interactive(message))
         return [
             str(item.sid) for item in found
             if item.date_created is not None and item.date_created >= since - CLOCK_SKEW
@@ -179,3 +188,8 @@ class TwilioTransport:
 
     async def close(self) -> None:
         await self.http.close()
+
+
+def _interactive(message: OutgoingMessage) -> bool:
+    """Whether the message goes out as a session content with its choices, not as plain text."""
+    return bool(message.buttons) and message.channel is Channel.WHATSAPP

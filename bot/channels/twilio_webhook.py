@@ -95,7 +95,8 @@ def parse_inbound(form: MultiDict[str]) -> Inbound:
         address=address,
         business_address=business,
         text=_field(form, "Body", limit=MAX_TEXT),
-        payload=_field(form, "ButtonPayload") or None,
+        # A tapped quick-reply button sends ButtonPayload; a picked list row sends ListId.
+        payload=_field(form, "ButtonPayload") or _field(form, "ListId") or None,
         media=media,
         provider_id=sid,
         profile_name=_field(form, "ProfileName") or None,

@@ -94,6 +94,9 @@ class OutboxMessage(SQLModel, table=True):
     to_address: str = Field(max_length=32)
     body: str = Field(sa_type=Text)
     choices: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JsonType, nullable=False))
+    list_button: str | None = Field(
+        default=None, max_length=20,
+        description="the label opening a WhatsApp list of the choices (else they are buttons)")
     content_sid: str | None = Field(default=None, max_length=64)
     content_variables: dict[str, str] | None = Field(default=None, sa_column=Column(JsonType))
     kind: str = Field(max_length=16, description="reply | proactive")

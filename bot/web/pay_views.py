@@ -19,8 +19,8 @@ from bot.billing.invoices import payment_page
 from bot.dunning import invoice_of_token
 from bot.i18n import best_locale, format_money
 from bot.links import LinkExpired, LinkInvalid
+from bot.messages import N_
 from bot.services import Services
-from bot.turn import N_
 from bot.web.keys import SERVICES
 from bot.web.pages import render_page
 

@@ -81,7 +81,8 @@ async def conversation_log(request: web.Request) -> web.Response:
                                         OutboxMessage.id > after,
                                         OutboxMessage.status.in_(VISIBLE))
             .order_by(OutboxMessage.id)).all()
-        return [{"id": r.id, "body": r.body, "buttons": r.choices, "status": r.status,
+        return [{"id": r.id, "body": r.body, "buttons": r.choices,
+                 "list_button": r.list_button, "status": r.status,
                  "reason": r.status_reason} for r in rows]
 
     return web.json_response({"messages": await request.app[SERVICES].store.read(read)})
