@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import secrets
 import signal
 import sys
@@ -35,6 +36,14 @@ def prepare(settings: Settings) -> None:
     upgrade(settings.database_url)
 
 
+def freeze_startup_heap() -> None:
+    """Keep what start-up built (modules, templates, FAQ books, the ORM's mappings: some 180,000
+    objects) out of the garbage collector's full passes: each pass over them paused every request
+    for about 100 ms while serving."""
+    gc.collect()
+    gc.freeze()
+
+
 @click.group()
 def main() -> None:
     """Subscriber support bot: WhatsApp and SMS support for subscription businesses."""
@@ -53,6 +62,11 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     settings = load_settings()
     prepare(settings)
     app = create_app(build_services(settings), worker=not no_worker)
+
+    async def started(_: web.Application) -> None:
+        freeze_startup_heap()
+
+    app.on_startup.append(started)  # after the services' own start-up, which loads content
     click.echo(f"database: {describe_url(settings.database_url)}")
     if settings.sandbox:
         click.echo("SANDBOX MODE (no Twilio credentials): replies are printed, not sent.")
@@ -80,6 +94,7 @@ def worker() -> None:
     async def run() -> None:
         services = build_services(settings)
         await services.start(inbound=False, worker=True)
+        freeze_startup_heap()
         try:
             await _run_until_signalled(asyncio.Event())
         finally:
