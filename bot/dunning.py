@@ -25,6 +25,7 @@ from bot.links import issue_link_token, read_link_token
 from bot.messages import Channel
 from bot.outbox import drop_queued
 from bot.proactive import ProactiveEvents
+from bot.scheduler import RunLater
 from bot.store.contacts import load_contacts
 from bot.store.inserts import insert_ignoring_duplicates
 from bot.store.models import Contact, Customer, DunningEpisode, Invoice, Job, OutboxMessage
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PAY_PURPOSE = "pay"
 PLAIN_STEPS = ("dunning.first_notice", "dunning.reminder")
+DEFERRED_NOTICE_JOB = "dunning.notice"
 NOT_DELIVERED = ("dropped", "failed", "undelivered")
 REACHED = ("sent", "delivered", "read")
 
@@ -90,9 +92,9 @@ class DunningService:
             log.warning("no reachable contact for a failed payment",
                         extra={"customer_id": customer.id, "invoice_id": invoice.id})
             return True
-        self._run(session, primary, "open", episode, now)
+        self._notify(session, primary, "open", episode, now)
         if courtesy is not None:
-            self._run(session, courtesy, "courtesy", episode, now)
+            self._notify(session, courtesy, "courtesy", episode, now)
         return True
 
     def settle(self, session: Session, invoice: Invoice, via: str, now: datetime) -> bool:
@@ -139,6 +141,18 @@ class DunningService:
         return True
 
     # -- scheduler jobs --------------------------------------------------------------------------
+
+    def deferred_notice(self, session: Session, job: Job, now: datetime) -> None:
+        """A first or courtesy notice that waited for the customer to finish another flow."""
+        episode = self._open_episode(session, job.payload["invoice_id"])
+        if episode is None:
+            return
+        customer = session.get(Customer, episode.customer_id)
+        config = self.config.current(session).get(DunningConfig)
+        primary, courtesy = self.recipients(session, customer, config, now)
+        contact = primary if job.payload["event"] == "open" else courtesy
+        if contact is not None:
+            self._run(session, contact, job.payload["event"], episode, now, wait_while_busy=True)
 
     def remind(self, session: Session, job: Job, now: datetime) -> None:
         """A later step of the schedule."""
@@ -209,6 +223,18 @@ class DunningService:
             if not contact.opted_out:
                 return contact
         return None
+
+    def _notify(self, session: Session, contact: Contact, event: str, episode: DunningEpisode,
+                now: datetime) -> None:
+        """Send a notice now or, when the customer is half-way through another flow (a cancel,
+        a pause), from a job once they have finished: the notice must not lose their place."""
+        try:
+            self._run(session, contact, event, episode, now, wait_while_busy=True)
+        except RunLater as later:
+            session.execute(insert_ignoring_duplicates(session, Job, ["key"]), [{
+                "kind": DEFERRED_NOTICE_JOB, "key": f"dunning:{episode.invoice_id}:{event}",
+                "payload": {"invoice_id": episode.invoice_id, "event": event},
+                "status": "pending", "due_at": later.at, "attempts": 0, "created_at": now}])
 
     def _run(self, session: Session, contact: Contact, event: str, episode: DunningEpisode,
              now: datetime, **kwargs: object) -> None:

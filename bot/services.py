@@ -20,7 +20,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import ConfigCache
 from bot.consent import consent_page_link
 from bot.content_versions import ContentOverrides
-from bot.dunning import DunningService
+from bot.dunning import DEFERRED_NOTICE_JOB, DunningService
 from bot.engine import ConversationEngine
 from bot.event_intake import EventIntake
 from bot.faq import FaqLibrary
@@ -174,6 +174,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     dunning = DunningService(proactive, config, settings.secret_key, settings.public_base_url)
     subscription_jobs = SubscriptionJobs(proactive)
     handlers.update({
+        DEFERRED_NOTICE_JOB: dunning.deferred_notice,
         "dunning.remind": dunning.remind,
         "dunning.discount": dunning.offer_discount,
         "dunning.lapse": dunning.lapse,

@@ -404,3 +404,39 @@ async def test_a_reminder_waits_while_the_customer_is_cancelling(make_bot, datab
     await services.sender.drain()
     reminder = double.messages[-1]
     assert links(reminder.body), reminder.body
+
+
+async def test_a_payment_failing_while_the_customer_is_cancelling_waits_for_them(
+        make_bot, database_url, twilio, clock):
+    """The first notice of a payment that fails while the customer is half-way through
+    cancelling does not cut in: it goes out once they have finished, and not if they pay first."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await bot.message(PHONE, "cancel my subscription")
+    await send(bot, payment_failed())
+    await services.sender.drain()
+    assert "What's the main reason?" in double.messages[-1].body  # no notice in between
+    await bot.message(PHONE, "2")
+    await services.sender.drain()
+    assert "pause" in double.messages[-1].body.lower()  # their answer kept its context
+    await run_jobs(services)
+    assert not any(links(m.body) for m in double.messages)
+    clock.advance(minutes=31)
+    await run_jobs(services)
+    await services.sender.drain()
+    notice = double.messages[-1]
+    assert links(notice.body) and "didn't go through" in notice.body, notice.body
+    assert (await _episode(services)).status == "open"
+
+
+async def test_a_deferred_notice_is_dropped_when_the_invoice_is_paid(make_bot, database_url,
+                                                                     twilio, clock):
+    """Paying before the waiting notice goes out cancels it with the rest of the sequence."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await bot.message(PHONE, "cancel my subscription")
+    await send(bot, payment_failed())
+    await send(bot, payment_succeeded())
+    clock.advance(minutes=31)
+    await run_jobs(services)
+    await services.sender.drain()
+    assert not any(links(m.body) for m in double.messages)
+    assert (await _episode(services)).status == "recovered"
