@@ -43,7 +43,7 @@ def apply_action(customer: Customer, action: str, params: dict[str, Any], now: d
     if action == Action.PAUSE:
         customer.status = Status.PAUSED
         customer.paused_until = moment(params["until"])
-        customer.pause_streak = int(params.get("streak", customer.pause_streak + 1))
+        customer.pause_streak = int(params["streak"])  # the pause flow counts the streak
     elif action == Action.RESUME:
         if customer.status == Status.PAUSED:
             customer.status = Status.ACTIVE

@@ -47,7 +47,6 @@ class Delivery:
 class BillingPort(Protocol):
     """Where subscription actions end up."""
 
-    name: str
     settles_on_page: bool
     """Whether the payment page's own form marks an invoice paid (the local ledger), or only
     passes the request on to the operator's backend (which confirms with payment.succeeded)."""
@@ -65,7 +64,6 @@ class LocalLedger:
     """The default port: the ledger in our own database is the subscription's record, and it
     was updated when the action was recorded, so there is nothing left to do."""
 
-    name = "local"
     settles_on_page = True
 
     async def deliver(self, action: PendingAction) -> Delivery:

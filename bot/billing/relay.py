@@ -131,7 +131,8 @@ class BillingRelay:
         return len(claimed)
 
     async def drain(self) -> int:
-        """Deliver everything due now (tests, the CLI); returns how many were handled."""
+        """Deliver everything due now (the tests use it to settle deliveries); returns how many
+        were handled."""
         total = 0
         while (count := await self.deliver_due()) > 0:
             total += count

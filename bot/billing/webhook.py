@@ -68,7 +68,6 @@ class WebhookBilling:
     """Delivers actions to the operator's backend; the backend stays the subscription's
     record and confirms changes through the events API."""
 
-    name = "webhook"
     settles_on_page = False
 
     def __init__(self, url: str, secret: str, clock: Clock, *, timeout: float = 10.0) -> None:
