@@ -97,7 +97,7 @@ class ConversationEngine:
                 turn.confirm("common.opted_in")
             return True
         if own_reply:
-            turn.say("common.help")
+            turn.confirm("common.help")  # answered after STOP too, like the confirmations
         return True
 
     @staticmethod

@@ -176,3 +176,17 @@ async def test_flow_error_rolls_back_and_apologizes(make_bot, database_url, twil
         return conversation.misunderstood, conversation.flow
 
     assert await services.store.read(state) == (0, None)
+
+
+async def test_help_reaches_an_opted_out_contact(make_bot, database_url, twilio, clock):
+    """HELP is answered after STOP too: who we are and how to opt back in is what an opted-out
+    customer needs, and it is the answer to their own message."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(WHATSAPP, "STOP")
+    await bot.message(WHATSAPP, "HELP")
+    await services.sender.drain()
+    rows = await _sent(services)
+    assert [(r.template, r.status) for r in rows] == [("common.opted_out", "sent"),
+                                                      ("common.help", "sent")]
+    assert len(double.messages) == 2
