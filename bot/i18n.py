@@ -42,7 +42,29 @@ def best_locale(requested: str | None, region: str | None, default: str) -> str:
         for language in get_official_languages(region, de_facto=True):
             candidates.append(f"{language}_{region}")
             candidates.append(language)
-    return negotiate_locale(candidates, shipped, sep="_") or default
+    chosen = negotiate_locale(candidates, shipped, sep="_")
+    if chosen:
+        return chosen
+    # Babel maps a bare "pt" to pt_PT only: a Portuguese speaker still reads our pt_BR better
+    # than the default language.
+    for candidate in candidates:
+        language = candidate.split("_")[0]
+        for locale in shipped:
+            if locale.split("_")[0] == language:
+                return locale
+    return default
+
+
+def browser_locale(accept_language: str, default: str) -> str:
+    """The shipped locale a browser's ``Accept-Language`` asks for first, for a page that knows
+    nobody (a link's error page): tags in the header's order, ``*`` ignored, else ``default``."""
+    for part in accept_language.split(","):
+        tag = part.split(";")[0].strip()
+        if tag and tag != "*":
+            chosen = best_locale(tag, None, "")
+            if chosen:
+                return chosen
+    return default
 
 
 def format_money(amount: Decimal | str | float, currency: str, locale: str) -> str:

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bot.consent import LINK_PURPOSE
 from bot.customer_data import customer_data
-from bot.i18n import best_locale, format_moment
+from bot.i18n import browser_locale, format_moment
 from bot.links import LinkExpired, LinkInvalid, read_link_token
 from bot.logs import mask_address
 from bot.processor import locale_for
@@ -51,15 +51,10 @@ def _page(locale: str, name: str, status: int = 200, **context: Any) -> web.Resp
     return web.Response(text=html, content_type="text/html", status=status, headers=HEADERS)
 
 
-def _browser_locale(request: web.Request) -> str:
-    services = request.app[SERVICES]
-    first = request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip()
-    return best_locale(first or None, None, services.settings.default_locale)
-
-
 def _refused(request: web.Request, status: int) -> web.HTTPException:
-    response = _page(_browser_locale(request), "consent_refused.html", status=status,
-                     expired=status == 410)
+    locale = browser_locale(request.headers.get("Accept-Language", ""),
+                            request.app[SERVICES].settings.default_locale)
+    response = _page(locale, "consent_refused.html", status=status, expired=status == 410)
     error = web.HTTPGone if status == 410 else web.HTTPNotFound
     return error(text=response.text, content_type="text/html", headers=HEADERS)
 

@@ -17,7 +17,7 @@ from babel import Locale
 
 from bot.billing.invoices import payment_page
 from bot.dunning import invoice_of_token
-from bot.i18n import best_locale, format_money
+from bot.i18n import best_locale, browser_locale, format_money
 from bot.links import LinkExpired, LinkInvalid
 from bot.messages import N_
 from bot.services import Services
@@ -48,21 +48,11 @@ def _texts(services: Services, locale: str) -> dict[str, str]:
     return {key: services.renderer.translate(label, locale) for key, label in TEXT.items()}
 
 
-def _visitor_locale(request: web.Request, default: str) -> str:
-    """The shipped locale the browser asks for first (the page knows nobody here)."""
-    for part in request.headers.get("Accept-Language", "").split(","):
-        tag = part.split(";")[0].strip()
-        if tag and tag != "*":
-            chosen = best_locale(tag, None, "")
-            if chosen:
-                return chosen
-    return default
-
-
 def _notice(request: web.Request, key: str, status: int, locale: str | None = None) -> web.Response:
     """A plain page with one sentence: nothing about any invoice or customer."""
     services = request.app[SERVICES]
-    locale = locale or _visitor_locale(request, services.settings.default_locale)
+    locale = locale or browser_locale(request.headers.get("Accept-Language", ""),
+                                     services.settings.default_locale)
     texts = _texts(services, locale)
     return render_page(request, "pay.html", status=status, lang=_lang(locale), t=texts,
                        notice=texts[key])
