@@ -5,40 +5,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.agent_context import ContextSection
 from bot.customer_state import subscription_summary
+from bot.customers import customer_of_contact, customer_zone
 from bot.i18n import format_money
-from bot.store.models import Contact, Customer, DunningEpisode, Invoice, RetentionEvent
+from bot.local_dates import local_day
+from bot.store.models import Contact, DunningEpisode, Invoice, RetentionEvent
 
 RECENT_INVOICES = 5
 RECENT_OFFERS = 10
 
 
-def account_of(session: Session, contact: Contact) -> tuple[Customer | None, bool]:
-    """The customer behind a contact, and whether the contact is its billing contact."""
-    if contact.customer_id is not None:
-        return session.get(Customer, contact.customer_id), False
-    column = Customer.billing_whatsapp if contact.channel == "whatsapp" else Customer.billing_phone
-    return session.scalars(select(Customer).where(column == contact.address)).first(), True
-
-
-def _day(value: datetime | str | None) -> str:
+def _day(value: datetime | str | None, zone: ZoneInfo) -> str:
+    """The customer's calendar day at ``value`` (the agent reads dates as the customer does)."""
     if value is None:
         return "—"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return f"{moment:%Y-%m-%d}"
+    return f"{local_day(moment, zone):%Y-%m-%d}"
 
 
 def account_sections(session: Session, contact: Contact,
                      now: datetime) -> Sequence[ContextSection]:
     """Subscription, payments and offers of the contact's customer (none when unknown)."""
-    customer, billing_contact = account_of(session, contact)
+    customer, billing_contact = customer_of_contact(session, contact)
     if customer is None:
         return ()
+    zone = customer_zone(customer)
     summary = subscription_summary(customer, now)
     subscription = [("Customer", customer.id), ("Plan", summary["plan"] or "—"),
                     ("Status", summary["status"])]
@@ -47,10 +44,10 @@ def account_sections(session: Session, contact: Contact,
     for label, key in (("Period ends", "current_period_end"), ("Trial ends", "trial_ends_at"),
                        ("Paused until", "paused_until"), ("Cancels on", "cancel_at")):
         if summary[key]:
-            subscription.append((label, _day(summary[key])))
+            subscription.append((label, _day(summary[key], zone)))
     if summary["concession"]:
         subscription.append(("Concession", f"{summary['concession']} until "
-                                           f"{_day(summary['concession_until'])}"))
+                                           f"{_day(summary['concession_until'], zone)}"))
 
     episodes = {e.invoice_id: e for e in session.scalars(
         select(DunningEpisode).where(DunningEpisode.customer_id == customer.id))}
@@ -63,17 +60,17 @@ def account_sections(session: Session, contact: Contact,
         amount = format_money(invoice.amount, invoice.currency, "en")
         episode = episodes.get(invoice.id)
         if invoice.status == "paid":
-            state = f"paid {_day(invoice.paid_at)}" + (f" via {invoice.paid_via}"
-                                                       if invoice.paid_via else "")
+            state = f"paid {_day(invoice.paid_at, zone)}" + (
+                f" via {invoice.paid_via}" if invoice.paid_via else "")
         elif episode is not None and episode.status == "open":
-            state = (f"failed {_day(invoice.failed_at)}; reminders running, link valid until "
-                     f"{_day(episode.link_expires_at)}")
+            state = (f"failed {_day(invoice.failed_at, zone)}; reminders running, link valid until "
+                     f"{_day(episode.link_expires_at, zone)}")
         else:
-            state = f"failed {_day(invoice.failed_at)}" + (
+            state = f"failed {_day(invoice.failed_at, zone)}" + (
                 f"; recovery {episode.status}" if episode is not None else "")
         payments.append((f"{invoice.id} ({amount})", state))
 
-    offers = [(f"{_day(event.at)} {event.kind.replace('_', ' ')}",
+    offers = [(f"{_day(event.at, zone)} {event.kind.replace('_', ' ')}",
                " · ".join(part for part in (event.reason and f"reason: {event.reason}",
                                              event.offer and f"offer: {event.offer}") if part)
                or "—")

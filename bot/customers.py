@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from bot.billing.accounts import Status
 from bot.consent import ConsentChange, record_consent
 from bot.events import Consent, CustomerData, SubscriptionData
+from bot.local_dates import zone_for
 from bot.messages import Channel
 from bot.store.contacts import load_contacts
 from bot.store.database import lock_conversations
@@ -26,6 +28,20 @@ def contact_keys(customer: Customer) -> set[tuple[str, str]]:
     pairs = ((Channel.SMS, customer.phone), (Channel.WHATSAPP, customer.whatsapp),
              (Channel.SMS, customer.billing_phone), (Channel.WHATSAPP, customer.billing_whatsapp))
     return {(str(channel), address) for channel, address in pairs if address}
+
+
+def customer_of_contact(session: Session, contact: Contact) -> tuple[Customer | None, bool]:
+    """The customer behind a contact — their own contact, or else the billing contact they
+    declared — and whether it is the billing contact."""
+    if contact.customer_id is not None:
+        return session.get(Customer, contact.customer_id), False
+    column = Customer.billing_whatsapp if contact.channel == "whatsapp" else Customer.billing_phone
+    return session.scalars(select(Customer).where(column == contact.address)).first(), True
+
+
+def customer_zone(customer: Customer) -> ZoneInfo:
+    """The zone the customer lives in: the one the business told us, else their number's."""
+    return zone_for(customer.timezone, customer.phone or customer.whatsapp)
 
 
 def lock_customer(session: Session, customer: Customer) -> None:

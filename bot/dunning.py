@@ -20,22 +20,26 @@ from bot.billing.actions import BillingRequest, record_requests
 from bot.billing.invoices import mark_paid, payment_request_key
 from bot.billing.ledger import Action
 from bot.config import ConfigCache
-from bot.customers import lock_customer
+from bot.customers import customer_zone, lock_customer
 from bot.links import issue_link_token, read_link_token
+from bot.local_dates import days_later
 from bot.messages import Channel
 from bot.outbox import drop_queued
 from bot.proactive import ProactiveEvents
-from bot.scheduler import RunLater
+from bot.scheduler import RunLater, ScheduledJob, schedule_jobs
 from bot.store.contacts import load_contacts
 from bot.store.inserts import insert_ignoring_duplicates
 from bot.store.models import Contact, Customer, DunningEpisode, Invoice, Job, OutboxMessage
-from flows.dunning import DunningConfig, Episode
+from flows.dunning import DunningConfig, Episode, dunning_subject
 
 log = logging.getLogger(__name__)
 
 PAY_PURPOSE = "pay"
 PLAIN_STEPS = ("dunning.first_notice", "dunning.reminder")
 DEFERRED_NOTICE_JOB = "dunning.notice"
+REMIND_JOB = "dunning.remind"
+DISCOUNT_JOB = "dunning.discount"
+LAPSE_JOB = "dunning.lapse"
 NOT_DELIVERED = ("dropped", "failed", "undelivered")
 REACHED = ("sent", "delivered", "read")
 
@@ -68,8 +72,8 @@ class DunningService:
     # -- the episode's life ------------------------------------------------------------------------
 
     def open(self, session: Session, customer: Customer, invoice: Invoice, now: datetime) -> bool:
-        """Open the invoice's episode and send its first notice; False if it was open already
-        or the invoice is paid."""
+        """Open the invoice's episode, plan its steps and send its first notice; False if it
+        was open already or the invoice is paid."""
         if invoice.status == "paid":
             return False
         config = self.config.current(session).get(DunningConfig)
@@ -83,10 +87,7 @@ class DunningService:
         if inserted is None:
             return False
         episode = session.get(DunningEpisode, inserted[0])
-        session.execute(insert_ignoring_duplicates(session, Job, ["key"]), [{
-            "kind": "dunning.lapse", "key": f"dunning:{invoice.id}:lapse",
-            "payload": {"invoice_id": invoice.id}, "status": "pending",
-            "due_at": episode.link_expires_at, "attempts": 0, "created_at": now}])
+        self._plan(session, episode, config, customer, now)
         primary, courtesy = self.recipients(session, customer, config, now)
         if primary is None:
             log.warning("no reachable contact for a failed payment",
@@ -107,14 +108,12 @@ class DunningService:
         if episode is None or episode.status != "open":
             return True
         episode.status, episode.closed_at = "recovered", now
-        subject = f"dunning:{invoice.id}"
+        subject = dunning_subject(invoice.id)
         session.execute(update(Job).where(
             Job.status == "pending", Job.key.startswith(f"{subject}:", autoescape=True)
         ).values(status="canceled", lease_until=None))
         dropped = drop_queued(session, subject, "the invoice was paid", now)
-        customer = session.get(Customer, invoice.customer_id)
-        config = self.config.current(session).get(DunningConfig)
-        primary, _ = self.recipients(session, customer, config, now)
+        primary, _ = self._recipients_of(session, episode, now)
         if primary is not None:
             self._run(session, primary, "paid", episode, now)
         log.info("dunning stopped: invoice paid",
@@ -143,13 +142,12 @@ class DunningService:
     # -- scheduler jobs --------------------------------------------------------------------------
 
     def deferred_notice(self, session: Session, job: Job, now: datetime) -> None:
-        """A first or courtesy notice that waited for the customer to finish another flow."""
+        """A first or courtesy notice that waited for the customer to finish another flow, or
+        for an agent to hand the conversation back."""
         episode = self._open_episode(session, job.payload["invoice_id"])
         if episode is None:
             return
-        customer = session.get(Customer, episode.customer_id)
-        config = self.config.current(session).get(DunningConfig)
-        primary, courtesy = self.recipients(session, customer, config, now)
+        primary, courtesy = self._recipients_of(session, episode, now)
         contact = primary if job.payload["event"] == "open" else courtesy
         if contact is not None:
             self._run(session, contact, job.payload["event"], episode, now, wait_while_busy=True)
@@ -168,9 +166,7 @@ class DunningService:
         if episode is None:
             return
         episode.status, episode.closed_at = "lapsed", now
-        customer = session.get(Customer, episode.customer_id)
-        config = self.config.current(session).get(DunningConfig)
-        primary, _ = self.recipients(session, customer, config, now)
+        primary, _ = self._recipients_of(session, episode, now)
         if primary is not None:
             self._run(session, primary, "lapse", episode, now, only_within_flow=True)
 
@@ -178,18 +174,43 @@ class DunningService:
         episode = self._open_episode(session, job.payload["invoice_id"])
         if episode is None:
             return
-        customer = session.get(Customer, episode.customer_id)
-        config = self.config.current(session).get(DunningConfig)
-        primary, _ = self.recipients(session, customer, config, now)
+        primary, _ = self._recipients_of(session, episode, now)
         if primary is not None:
             self._run(session, primary, event, episode, now, wait_while_busy=True, **kwargs)
 
     # -- helpers ---------------------------------------------------------------------------------
 
     @staticmethod
+    def _plan(session: Session, episode: DunningEpisode, config: DunningConfig,
+              customer: Customer, now: datetime) -> None:
+        """Schedule the episode's later steps — the reminders and the discount at the same
+        time of day in the customer's zone, and the link's lapse — as it opens, whether or not
+        the first notice can go out now: a notice that waits (an agent has the conversation)
+        must not take the rest of the dunning with it."""
+        invoice_id, zone = episode.invoice_id, customer_zone(customer)
+        subject = dunning_subject(invoice_id)
+        steps = [ScheduledJob(REMIND_JOB, f"{subject}:remind:{step}", days_later(now, day, zone),
+                              {"invoice_id": invoice_id, "step": step})
+                 for step, day in enumerate(config.reminder_days, start=2)]
+        if config.discount_enabled:
+            steps.append(ScheduledJob(DISCOUNT_JOB, f"{subject}:discount",
+                                      days_later(now, config.discount_day, zone),
+                                      {"invoice_id": invoice_id}))
+        steps.append(ScheduledJob(LAPSE_JOB, f"{subject}:lapse", episode.link_expires_at,
+                                  {"invoice_id": invoice_id}))
+        schedule_jobs(session, steps, now)
+
+    @staticmethod
     def _open_episode(session: Session, invoice_id: str) -> DunningEpisode | None:
         return session.scalars(select(DunningEpisode).where(
             DunningEpisode.invoice_id == invoice_id, DunningEpisode.status == "open")).first()
+
+    def _recipients_of(self, session: Session, episode: DunningEpisode,
+                       now: datetime) -> tuple[Contact | None, Contact | None]:
+        """``recipients`` of the episode's customer under the current settings."""
+        customer = session.get(Customer, episode.customer_id)
+        config = self.config.current(session).get(DunningConfig)
+        return self.recipients(session, customer, config, now)
 
     def recipients(self, session: Session, customer: Customer, config: DunningConfig,
                    now: datetime) -> tuple[Contact | None, Contact | None]:
@@ -227,14 +248,14 @@ class DunningService:
     def _notify(self, session: Session, contact: Contact, event: str, episode: DunningEpisode,
                 now: datetime) -> None:
         """Send a notice now or, when the customer is half-way through another flow (a cancel,
-        a pause), from a job once they have finished: the notice must not lose their place."""
+        a pause) or an agent has the conversation, from a job once they have finished: the
+        notice must not lose their place nor cut in on the agent, nor be lost."""
         try:
             self._run(session, contact, event, episode, now, wait_while_busy=True)
         except RunLater as later:
-            session.execute(insert_ignoring_duplicates(session, Job, ["key"]), [{
-                "kind": DEFERRED_NOTICE_JOB, "key": f"dunning:{episode.invoice_id}:{event}",
-                "payload": {"invoice_id": episode.invoice_id, "event": event},
-                "status": "pending", "due_at": later.at, "attempts": 0, "created_at": now}])
+            schedule_jobs(session, [ScheduledJob(
+                DEFERRED_NOTICE_JOB, f"{dunning_subject(episode.invoice_id)}:{event}", later.at,
+                {"invoice_id": episode.invoice_id, "event": event})], now)
 
     def _run(self, session: Session, contact: Contact, event: str, episode: DunningEpisode,
              now: datetime, **kwargs: object) -> None:
@@ -244,8 +265,7 @@ class DunningService:
     def view(self, session: Session, episode: DunningEpisode) -> Episode:
         """What the flow is told about the episode, from what its messages did so far."""
         invoice = session.get(Invoice, episode.invoice_id)
-        subject = f"dunning:{episode.invoice_id}"
-        about = OutboxMessage.subject == subject
+        about = OutboxMessage.subject == dunning_subject(episode.invoice_id)
         sms = session.scalar(select(func.count()).where(about, OutboxMessage.channel == "sms"))
         plain = session.scalar(select(func.count()).where(
             about, OutboxMessage.template.in_(PLAIN_STEPS),
@@ -254,4 +274,3 @@ class DunningService:
         return Episode(invoice_id=invoice.id, amount=Decimal(invoice.amount), currency=invoice.currency,
                        pay_url=self.pay_url(episode), sms_planned=sms or 0,
                        plain_attempts=plain or 0, told=bool(told))
-

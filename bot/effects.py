@@ -21,8 +21,9 @@ from bot.messages import Channel, Say
 from bot.outbound_gate import OutboundGate
 from bot.outbox_drafts import Draft, outbox_row
 from bot.render import Renderer
+from bot.scheduler import ScheduledJob, schedule_jobs
 from bot.store.inserts import insert_ignoring_duplicates
-from bot.store.models import Job, OutboxMessage, RetentionEvent
+from bot.store.models import OutboxMessage, RetentionEvent
 from bot.turn import Turn
 
 
@@ -34,7 +35,7 @@ class TurnWriter:
         self.gate = OutboundGate(renderer)
         self.drafts: list[Draft] = []
         self.consent: list[tuple[Any, Any, Any]] = []
-        self.jobs: list[dict[str, Any]] = []
+        self.jobs: list[ScheduledJob] = []
         self.billing: list[BillingRequest] = []
         self.retention: list[dict[str, Any]] = []
         self._config: BotConfig | None = None
@@ -60,14 +61,10 @@ class TurnWriter:
             conversation.choices = offered or []
         conversation.updated_at = turn.now
         self.consent.extend((contact, change, turn.now) for change in turn.consent_changes)
-        for job in turn.jobs:
-            self.jobs.append({
-                "kind": job.kind, "key": job.key, "payload": job.payload, "status": "pending",
-                "due_at": job.due_at, "attempts": 0, "created_at": turn.now,
-            })
+        self.jobs.extend(turn.jobs)
         self.billing.extend(turn.billing)
         self.retention.extend({
-            "customer_id": contact.customer_id, "contact_id": contact.id, "kind": note.kind,
+            "customer_id": turn.customer_id, "contact_id": contact.id, "kind": note.kind,
             "reason": note.reason, "offer": note.offer, "detail": note.detail, "at": turn.now,
         } for note in turn.retention)
         self._config, self._now = turn.config, turn.now
@@ -100,7 +97,8 @@ class TurnWriter:
         for contact, change, at in self.consent:
             record_consent(session, contact, change, at)
         if self.jobs:
-            session.execute(insert_ignoring_duplicates(session, Job, ["key"]), self.jobs)
+            assert self._now is not None
+            schedule_jobs(session, self.jobs, self._now)
         record_requests(session, self.billing)
         if self.retention:
             session.execute(RetentionEvent.__table__.insert(), self.retention)  # type: ignore[attr-defined]

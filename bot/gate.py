@@ -6,17 +6,20 @@ is sent (``bot.outbound_gate`` gathers the facts from the database for both). Ru
 the first that does not simply allow the message decides:
 
 1. consent — nothing but a keyword confirmation goes to an opted-out contact (DROP);
-2. quiet hours — proactive messages only inside the window in every zone the recipient may be in;
+2. SMS budget — a subject with one (a dunning episode: two) gets no SMS beyond it, to anyone, by
+   any route (DROP);
+3. quiet hours — proactive messages only inside the window in every zone the recipient may be in;
    Florida, Oklahoma and Maryland numbers also 08:00–20:00 and at most 3 per 24 h on one subject
    (DEFER to the next moment all of that allows; HOLD if no such moment exists);
-3. WhatsApp window — free-form text only within 24 h of the customer's last message (or until
+4. WhatsApp window — free-form text only within 24 h of the customer's last message (or until
    Twilio refuses it with 63016); outside it the approved template (SEND ``as_template``), else
-   another consented channel of the same customer (REROUTE), else HOLD for a person.
+   another consented channel of the same customer (REROUTE) while the subject's SMS budget
+   lasts (else DROP), else HOLD for a person.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -25,6 +28,9 @@ from bot.quiet_hours import DEFAULT_WINDOW, Window, next_opening, recipient_zone
 from bot.state_limits import STATE_WINDOW, SUBJECT_CAP, cap_release, restricted_state
 
 WHATSAPP_WINDOW = timedelta(hours=24)
+SMS_BUDGETS: dict[str, int] = {"dunning": 2}
+"""At most this many SMS on one subject, by the subject's kind (``dunning:in_1`` is a dunning
+episode): the product's promise of two texts per failed payment."""
 
 
 class Kind(StrEnum):
@@ -79,6 +85,10 @@ class Outgoing:
     """An approved template is mapped for this message and locale (the first fallback)."""
     refused_free_form: bool = False
     """Twilio refused this very message with 63016: the window is closed whatever we recorded."""
+    subject: str | None = None
+    """What a proactive message is about (``dunning:in_1``), for the subject's SMS budget."""
+    sms_on_subject: int = 0
+    """SMS on the same subject, to anyone, sent or queued before this message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +120,7 @@ DEFAULT_POLICY = Policy()
 def decide(message: Outgoing, recipient: Recipient, now: datetime,
            policy: Policy = DEFAULT_POLICY) -> Verdict:
     """Apply every rule in order; the first that does not simply allow the message decides."""
-    for rule in (consent_rule, quiet_hours_rule, whatsapp_window_rule):
+    for rule in (consent_rule, sms_budget_rule, quiet_hours_rule, whatsapp_window_rule):
         verdict = rule(message, recipient, now, policy)
         if verdict.action is not Action.SEND or verdict.as_template:
             return verdict
@@ -123,6 +133,29 @@ def consent_rule(message: Outgoing, recipient: Recipient, now: datetime,
     if recipient.opted_out and message.kind is not Kind.COMPLIANCE:
         return Verdict(Action.DROP, f"contact opted out of {message.channel}")
     return Verdict.send()
+
+
+def sms_budget(subject: str | None) -> int | None:
+    """How many SMS ``subject`` may have in all; None when it has no budget."""
+    if not subject:
+        return None
+    return SMS_BUDGETS.get(subject.split(":", 1)[0])
+
+
+def sms_budget_rule(message: Outgoing, recipient: Recipient, now: datetime,
+                    policy: Policy = DEFAULT_POLICY) -> Verdict:
+    """An SMS on a subject whose budget is spent is dropped, whoever it goes to."""
+    if message.channel is not Channel.SMS:
+        return Verdict.send()
+    return _within_sms_budget(message)
+
+
+def _within_sms_budget(message: Outgoing) -> Verdict:
+    """SEND while one more SMS fits the message's subject budget, else DROP saying so."""
+    budget = sms_budget(message.subject)
+    if budget is None or message.sms_on_subject < budget:
+        return Verdict.send()
+    return Verdict(Action.DROP, f"SMS budget: {message.subject} has had its {budget} SMS")
 
 
 def quiet_hours_rule(message: Outgoing, recipient: Recipient, now: datetime,
@@ -162,7 +195,8 @@ def window_open(last_inbound_at: datetime | None, now: datetime) -> bool:
 def whatsapp_window_rule(message: Outgoing, recipient: Recipient, now: datetime,
                          policy: Policy = DEFAULT_POLICY) -> Verdict:
     """WhatsApp free-form text only within 24 h of the customer's last message; outside it the
-    approved template, else the customer's other consented channel, else hold for a person."""
+    approved template, else the customer's other consented channel (by SMS, so within the
+    subject's SMS budget: past it the message is dropped), else hold for a person."""
     if message.channel is not Channel.WHATSAPP:
         return Verdict.send()
     if not message.refused_free_form and (
@@ -172,6 +206,10 @@ def whatsapp_window_rule(message: Outgoing, recipient: Recipient, now: datetime,
         return Verdict(Action.SEND, "outside the WhatsApp 24-hour window: approved template",
                        as_template=True)
     if recipient.alternatives:
+        budget = _within_sms_budget(message)
+        if budget.action is Action.DROP:
+            return replace(budget, reason=f"outside the WhatsApp 24-hour window, no approved "
+                                          f"template; {budget.reason}")
         return Verdict(Action.REROUTE, "outside the WhatsApp 24-hour window: sent by SMS instead",
                        reroute_to=recipient.alternatives[0])
     return Verdict(Action.HOLD, "outside the WhatsApp 24-hour window, no approved template and "

@@ -3,22 +3,33 @@ WhatsApp fallback. ``TurnWriter`` runs it when messages are enqueued and ``claim
 again just before they are sent, so both apply the same rules to the same facts.
 
 Runs inside the caller's transaction on a store thread. Facts cost a query only when a rule
-needs them: recent sends for proactive messages to FL/OK/MD numbers, the customer's other
-channels for WhatsApp messages outside the 24-hour window.
+needs them: recent sends for proactive messages to FL/OK/MD numbers, earlier SMS on subjects
+with an SMS budget (dunning episodes), the customer's other channels for WhatsApp messages
+outside the 24-hour window.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import replace
+from collections import Counter, defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from bot.config import BotConfig
-from bot.gate import Action, Kind, Outgoing, Policy, Recipient, Verdict, decide, window_open
+from bot.gate import (
+    Action,
+    Kind,
+    Outgoing,
+    Policy,
+    Recipient,
+    Verdict,
+    decide,
+    sms_budget,
+    window_open,
+)
 from bot.messages import Channel
 from bot.outbox_drafts import Draft, derived_key, outbox_row
 from bot.quiet_hours import QuietHoursConfig
@@ -41,6 +52,10 @@ STATUS_FOR = {
     Action.REROUTE: "dropped",
 }
 """The outbox status a verdict leaves a row in (a rerouted row's reason names its replacement)."""
+NOT_OUT = ("dropped", "failed")
+"""Statuses of SMS that never went out and never will: they spend no budget."""
+WAITING = ("queued", "held")
+"""Statuses of SMS not sent yet: they spend the budget only before messages written after them."""
 
 
 def policy_of(config: BotConfig) -> Policy:
@@ -54,11 +69,14 @@ def topic(row: dict) -> str:
     return row.get("subject") or row.get("template") or ""
 
 
-def gather_facts(session: Session, drafts: Sequence[Draft], now: datetime,
-                 config: BotConfig) -> list[tuple[Outgoing, Recipient]]:
-    """What the rules need to know about each draft and its recipient, read in a few queries."""
+def gather_facts(session: Session, drafts: Sequence[Draft], now: datetime, config: BotConfig,
+                 counted: Collection[int] = ()) -> list[tuple[Outgoing, Recipient]]:
+    """What the rules need to know about each draft and its recipient, read in a few queries.
+    Rows with an id in ``counted`` (and the drafts' own) are left out: the caller counts them."""
     templates = config.get(WhatsAppTemplates)
-    recent = _recent_sends(session, [d for d in drafts if _capped(d)], now)
+    skip = {*counted, *(d.row["id"] for d in drafts if d.row.get("id"))}
+    recent = _recent_sends(session, [d for d in drafts if _capped(d)], now, skip)
+    earlier_sms = _sms_on_subjects(session, [d for d in drafts if _budgeted(d)], skip)
     alternatives = _other_channels(session, [d for d in drafts if _may_fall_back(d, now)])
     facts = []
     for draft in drafts:
@@ -69,7 +87,9 @@ def gather_facts(session: Session, drafts: Sequence[Draft], now: datetime,
             is_template=row.get("content_sid") is not None,
             has_template=whatsapp and templates.approved(row["template"] or "", draft.locale)
             is not None,
-            refused_free_form=row.get("error_code") == WINDOW_CLOSED_CODE)
+            refused_free_form=row.get("error_code") == WINDOW_CLOSED_CODE,
+            subject=row.get("subject"),
+            sms_on_subject=_sms_before(row, earlier_sms.get(row.get("subject"), ())))
         recipient = Recipient(
             address=row["to_address"], opted_out=contact.opted_out,
             last_inbound_at=contact.last_inbound_at, timezone=contact.timezone,
@@ -109,6 +129,10 @@ def _capped(draft: Draft) -> bool:
     return draft.row["kind"] == Kind.PROACTIVE and restricted_state(draft.row["to_address"]) is not None
 
 
+def _budgeted(draft: Draft) -> bool:
+    return sms_budget(draft.row.get("subject")) is not None
+
+
 def _may_fall_back(draft: Draft, now: datetime) -> bool:
     contact = draft.contact
     return (draft.row["channel"] == Channel.WHATSAPP and contact.customer_id is not None
@@ -116,8 +140,8 @@ def _may_fall_back(draft: Draft, now: datetime) -> bool:
                  or not window_open(contact.last_inbound_at, max(now, draft.row["due_at"]))))
 
 
-def _recent_sends(session: Session, drafts: list[Draft],
-                  now: datetime) -> dict[tuple[str, str], list[datetime]]:
+def _recent_sends(session: Session, drafts: list[Draft], now: datetime,
+                  skip: Collection[int]) -> dict[tuple[str, str], list[datetime]]:
     """Proactive messages sent (or being sent) to these numbers in the last 24 hours, by topic."""
     if not drafts:
         return {}
@@ -127,13 +151,37 @@ def _recent_sends(session: Session, drafts: list[Draft],
                OUTBOX.c.attempt_started_at)
         .where(OUTBOX.c.to_address.in_({d.row["to_address"] for d in drafts}),
                OUTBOX.c.kind == Kind.PROACTIVE,
-               OUTBOX.c.id.not_in([d.row["id"] for d in drafts if d.row.get("id")] or [-1]),
+               OUTBOX.c.id.not_in(skip or [-1]),
                or_(OUTBOX.c.sent_at > since,
                    and_(OUTBOX.c.status == "sending", OUTBOX.c.attempt_started_at > since))))
     found: dict[tuple[str, str], list[datetime]] = defaultdict(list)
     for row in rows:
         found[(row.to_address, topic(row._asdict()))].append(row.sent_at or row.attempt_started_at)
     return found
+
+
+def _sms_on_subjects(session: Session, drafts: list[Draft],
+                     skip: Collection[int]) -> dict[str, list[tuple[int, str]]]:
+    """The (id, status) of every SMS on these drafts' subjects that went out or may still go."""
+    if not drafts:
+        return {}
+    rows = session.execute(
+        select(OUTBOX.c.subject, OUTBOX.c.id, OUTBOX.c.status)
+        .where(OUTBOX.c.subject.in_({d.row["subject"] for d in drafts}),
+               OUTBOX.c.channel == Channel.SMS, OUTBOX.c.status.not_in(NOT_OUT),
+               OUTBOX.c.id.not_in(skip or [-1])))
+    found: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for row in rows:
+        found[row.subject].append((row.id, row.status))
+    return found
+
+
+def _sms_before(row: dict, sms: Sequence[tuple[int, str]]) -> int:
+    """How many of ``sms`` count against ``row``'s budget: all that went out (or are going), and
+    those still waiting that were written before it — so a text queued later never blocks an
+    earlier one, and a new message counts every one."""
+    mine = row.get("id")
+    return sum(1 for id_, status in sms if status not in WAITING or mine is None or id_ < mine)
 
 
 def _other_channels(session: Session, drafts: list[Draft]) -> dict[str | None, list[Contact]]:
@@ -153,6 +201,30 @@ def _other_channels(session: Session, drafts: list[Draft]) -> dict[str | None, l
     return found
 
 
+@dataclass
+class _Batch:
+    """What the drafts of one check count for each other: the rows they came from are left out
+    of the facts (the table still shows them as they were before this check), and a draft
+    decided earlier counts as if already written."""
+
+    ids: set[int]
+    sending: defaultdict[tuple[str, str], list[datetime]] = field(
+        default_factory=lambda: defaultdict(list))
+    """Proactive sends to FL/OK/MD numbers by (number, topic), for the subject cap."""
+    sms: Counter[str] = field(default_factory=Counter)
+    """SMS not dropped or promised by a reroute, by subject, for the subjects' SMS budgets."""
+
+
+def _spends_sms(draft: Draft, verdict: Verdict) -> bool:
+    """Whether the draft spends an SMS of its subject's budget: an SMS not dropped (queued or
+    held rows count, as they do in the table), or a message re-sent by SMS."""
+    if not _budgeted(draft):
+        return False
+    if verdict.action is Action.REROUTE:
+        return True
+    return draft.row["channel"] == Channel.SMS and STATUS_FOR[verdict.action] not in NOT_OUT
+
+
 class OutboundGate:
     """Rules on outbox drafts and applies the WhatsApp fallback chain."""
 
@@ -164,20 +236,24 @@ class OutboundGate:
         """Decide every draft — filling its row's status, reason, due time and template columns,
         and its ``verdict`` — and return the drafts the fallback created on another channel,
         already decided themselves."""
-        return self._check(session, drafts, now, config, defaultdict(list))
+        batch = _Batch(ids={d.row["id"] for d in drafts if d.row.get("id")})
+        return self._check(session, drafts, now, config, batch)
 
     def _check(self, session: Session, drafts: Sequence[Draft], now: datetime, config: BotConfig,
-               sending: dict[tuple[str, str], list[datetime]]) -> list[Draft]:
+               batch: _Batch) -> list[Draft]:
         policy = policy_of(config)
         derived: list[Draft] = []
         for draft, (message, recipient) in zip(
-                drafts, gather_facts(session, drafts, now, config), strict=True):
+                drafts, gather_facts(session, drafts, now, config, batch.ids), strict=True):
             row = draft.row
             at = max(now, row["due_at"])
-            # Messages decided earlier in this batch count towards the cap as if already sent.
-            counted = sending[(row["to_address"], topic(row))]
+            # Messages decided earlier in this batch count towards the cap and the SMS budget
+            # as if already written.
+            counted = batch.sending[(row["to_address"], topic(row))]
             recipient = replace(recipient, recent_on_subject=recipient.recent_on_subject
                                 + tuple(counted))
+            message = replace(message, sms_on_subject=message.sms_on_subject
+                              + batch.sms[message.subject or ""])
             verdict = decide(message, recipient, at, policy)
             if verdict.as_template:
                 self._fill_template(draft, config)
@@ -187,13 +263,17 @@ class OutboundGate:
                     derived.append(replacement)
             if verdict.action is Action.SEND and _capped(draft):
                 counted.append(at)
+            if _spends_sms(draft, verdict):
+                batch.sms[row["subject"]] += 1
             draft.verdict = verdict
             row["status"] = STATUS_FOR[verdict.action]
             row["status_reason"] = verdict.reason[:300] or None
             if verdict.action is Action.DEFER:
                 row["due_at"] = verdict.until
         if derived:
-            self._check(session, derived, now, config, sending)
+            # The replacements are about to be decided, and counted, as SMS in their own right.
+            batch.sms.subtract(d.row["subject"] for d in derived if _budgeted(d))
+            self._check(session, derived, now, config, batch)
         return derived
 
     @staticmethod
@@ -225,6 +305,8 @@ class OutboundGate:
                          rendered=rendered, say=draft.say, locale=draft.locale,
                          kind=draft.row["kind"], now=now, due_at=draft.row["due_at"],
                          in_reply_to=None)
+        # Read back at send time, the message no longer knows its subject; its row does.
+        row["subject"] = draft.row.get("subject")
         # A number typed back on SMS must map to this message's choices.
         conversation.choices = [{"payload": c.payload, "title": c.title} for c in rendered.choices]
         return (replace(verdict, reason=f"{verdict.reason} ({key})"),

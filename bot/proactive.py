@@ -1,5 +1,6 @@
 """Proactive flow events (a due job, a business event) for one contact — but never into a
-conversation a person owns: the agent talks to the customer, the bot keeps out."""
+conversation a person owns: the agent talks to the customer, the bot keeps out (a job waits
+until the agent hands the conversation back)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 
 BUSY_FOR = timedelta(minutes=30)
 """How long after their last turn a customer counts as in the middle of another flow."""
+LOOK_AGAIN_AFTER = timedelta(minutes=15)
+"""How often a job held back by a person owning the conversation looks again: the agent may
+hand it back at any moment, so the handoff's own return time is no bound to wait for."""
 
 
 class ProactiveEvents:
@@ -53,16 +57,15 @@ class ProactiveEvents:
 
         ``unless_busy``: only when the conversation is idle (no flow, the FAQ, or this flow).
         ``only_within_flow``: only when the conversation is in this flow already.
-        ``wait_while_busy`` (scheduled jobs): when the customer is in the middle of another flow,
-        raise RunLater so the job comes back once they have had time to finish.
+        ``wait_while_busy`` (scheduled jobs): when a person owns the conversation or the customer
+        is in the middle of another flow, raise RunLater so the job comes back once the agent
+        has handed it back, or the customer has had time to finish.
         """
         conversation = session.scalars(
             select(Conversation).where(Conversation.contact_id == contact.id)).first()
         current = conversation.flow if conversation is not None else None
-        if wait_while_busy and self.busy_elsewhere(conversation, flow, now):
-            assert conversation is not None
-            raise RunLater(conversation.updated_at + BUSY_FOR,
-                           f"the customer is in the middle of {current}")
+        if wait_while_busy:
+            self._wait_if_busy(conversation, flow, now)
         skip = (self.person_owns(conversation)
                 or (unless_busy and current not in (None, DEFAULT_FLOW, flow))
                 or (only_within_flow and current != flow))
@@ -73,3 +76,14 @@ class ProactiveEvents:
             return False
         self.processor.run_event(session, contact, flow, event, now, **kwargs)
         return True
+
+    def _wait_if_busy(self, conversation: Conversation | None, flow: str, now: datetime) -> None:
+        """Raise RunLater when ``flow`` may not start now: a person owns the conversation, or
+        the customer is in the middle of another flow."""
+        if conversation is None:
+            return
+        if self.person_owns(conversation):
+            raise RunLater(now + LOOK_AGAIN_AFTER, "a person owns the conversation")
+        if self.busy_elsewhere(conversation, flow, now):
+            raise RunLater(conversation.updated_at + BUSY_FOR,
+                           f"the customer is in the middle of {conversation.flow}")

@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.store.database import Store
+from bot.store.inserts import insert_ignoring_duplicates
 from bot.store.models import Job
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,24 @@ JOBS = Job.__table__  # type: ignore[attr-defined]
 
 JobHandler = Callable[[Session, Job, datetime], None]
 """Runs a job inside its transaction (on a store thread)."""
+
+
+@dataclass
+class ScheduledJob:
+    """Work to do later (a resume-day message, a dunning step…)."""
+
+    kind: str
+    key: str
+    due_at: datetime
+    payload: dict[str, Any]
+
+
+def schedule_jobs(session: Session, jobs: Iterable[ScheduledJob], now: datetime) -> None:
+    """Insert ``jobs`` as pending; a key already scheduled keeps its job (so twice is a no-op)."""
+    rows = [{"kind": job.kind, "key": job.key, "payload": job.payload, "status": "pending",
+             "due_at": job.due_at, "attempts": 0, "created_at": now} for job in jobs]
+    if rows:
+        session.execute(insert_ignoring_duplicates(session, Job, ["key"]), rows)
 
 
 class RunLater(Exception):

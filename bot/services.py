@@ -20,7 +20,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import ConfigCache
 from bot.consent import consent_page_link
 from bot.content_versions import ContentOverrides
-from bot.dunning import DEFERRED_NOTICE_JOB, DunningService
+from bot.dunning import DEFERRED_NOTICE_JOB, DISCOUNT_JOB, LAPSE_JOB, REMIND_JOB, DunningService
 from bot.engine import ConversationEngine
 from bot.event_intake import EventIntake
 from bot.faq import FaqLibrary
@@ -175,9 +175,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     subscription_jobs = SubscriptionJobs(proactive)
     handlers.update({
         DEFERRED_NOTICE_JOB: dunning.deferred_notice,
-        "dunning.remind": dunning.remind,
-        "dunning.discount": dunning.offer_discount,
-        "dunning.lapse": dunning.lapse,
+        REMIND_JOB: dunning.remind,
+        DISCOUNT_JOB: dunning.offer_discount,
+        LAPSE_JOB: dunning.lapse,
         "pause.resume_day": subscription_jobs.resume_day,
         "cancel.ended": subscription_jobs.cancellation_effective,
     })

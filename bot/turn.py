@@ -13,23 +13,15 @@ from sqlalchemy.orm import object_session
 from bot.billing.accounts import Account, load_account
 from bot.billing.actions import BillingRequest
 from bot.consent import ConsentChange
+from bot.customers import customer_of_contact
 from bot.messages import Channel, Choice, Inbound, Say
 from bot.retention import RetentionNote
+from bot.scheduler import ScheduledJob
 
 if TYPE_CHECKING:
     from bot.config import BotConfig
     from bot.faq import FaqBook
     from bot.store.models import Contact, Conversation
-
-
-@dataclass
-class ScheduledJob:
-    """Work to do later (a resume-day message, a dunning step…)."""
-
-    kind: str
-    key: str
-    due_at: datetime
-    payload: dict[str, Any]
 
 
 @dataclass
@@ -85,18 +77,28 @@ class Turn:
         self.jobs.append(ScheduledJob(kind, key, due_at, payload))
 
     @cached_property
+    def customer_id(self) -> str | None:
+        """The customer this contact belongs to, as their own contact or as the billing contact
+        they declared (None when neither). Read on first use, in the turn's transaction."""
+        session = object_session(self.contact)
+        if session is None:
+            return self.contact.customer_id
+        customer, _ = customer_of_contact(session, self.contact)
+        return customer.id if customer is not None else None
+
+    @cached_property
     def account(self) -> Account | None:
         """The subscription of the customer this contact belongs to (None when no customer is
         linked), as the billing ledger knows it now. Read on first use, in the turn's transaction."""
         session = object_session(self.contact)
         if session is None:
             return None
-        return load_account(session, self.contact.customer_id, self.now)
+        return load_account(session, self.customer_id, self.now)
 
     def request_billing(self, action: str, /, **params: Any) -> None:
         """Ask the billing port for ``action`` on this customer's subscription (``pause``,
         ``cancel``…), in answer to their message: its id makes the action's idempotency key."""
-        customer_id = self.contact.customer_id
+        customer_id = self.customer_id
         if customer_id is None or self.inbound is None:
             raise ValueError(f"billing action {action!r} needs a customer's own message")
         key = f"{action}:{customer_id}:{self.inbound.provider_id}"

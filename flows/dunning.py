@@ -24,15 +24,17 @@ from statemachine import State
 
 from bot.billing.ledger import Action
 from bot.config import ConfigSection, config_section
+from bot.gate import SMS_BUDGETS
 from bot.i18n import format_money
-from bot.local_dates import days_later
 from bot.messages import N_, Channel
 from bot.retention import Kind, Offer, Reason
 from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
-from flows.subscription import PERSON, zone_of
+from flows.subscription import PERSON
 
-MAX_SMS_PER_EPISODE = 2
+MAX_SMS_PER_EPISODE = SMS_BUDGETS["dunning"]
+"""The outbound gate's SMS budget of an episode: the flow plans within it on an SMS
+conversation, the gate enforces it on every route (the WhatsApp fallback's SMS included)."""
 CLAIM_DISCOUNT = N_("Claim discount")
 
 
@@ -65,6 +67,11 @@ class DunningConfig(ConfigSection):
         return self
 
 
+def dunning_subject(invoice_id: str) -> str:
+    """What every message and job of the invoice's episode is about (the prefix of their keys)."""
+    return f"dunning:{invoice_id}"
+
+
 @dataclass(frozen=True)
 class Episode:
     """What the dunning flow is told about one failed invoice."""
@@ -82,7 +89,7 @@ class Episode:
 
     @property
     def subject(self) -> str:
-        return f"dunning:{self.invoice_id}"
+        return dunning_subject(self.invoice_id)
 
 
 class DunningFlow(Flow):
@@ -137,7 +144,8 @@ class DunningFlow(Flow):
     # -- guards ---------------------------------------------------------------------------------
 
     def may_send(self, turn: Turn, episode: Episode) -> bool:
-        """WhatsApp, or an SMS within the episode's budget of two."""
+        """WhatsApp, or an SMS within the episode's budget (the flow's own plan: a WhatsApp
+        message the gate re-sends by SMS is held to the budget by the gate)."""
         return turn.channel is not Channel.SMS or episode.sms_planned < MAX_SMS_PER_EPISODE
 
     def discount_allowed(self, turn: Turn, episode: Episode) -> bool:
@@ -158,16 +166,7 @@ class DunningFlow(Flow):
     # -- what is said and done -----------------------------------------------------------------
 
     def send_first_notice(self, turn: Turn, episode: Episode) -> None:
-        """The first notice, and the later steps on the operator's schedule."""
-        config = turn.config.get(DunningConfig)
-        zone = zone_of(turn)
-        for step, day in enumerate(config.reminder_days, start=2):
-            turn.schedule("dunning.remind", f"dunning:{episode.invoice_id}:remind:{step}",
-                          days_later(turn.now, day, zone), invoice_id=episode.invoice_id, step=step)
-        if config.discount_enabled:
-            turn.schedule("dunning.discount", f"dunning:{episode.invoice_id}:discount",
-                          days_later(turn.now, config.discount_day, zone),
-                          invoice_id=episode.invoice_id)
+        """The first notice (the later steps were scheduled when the episode opened)."""
         self._notice(turn, episode, "dunning.first_notice", "1")
 
     def send_courtesy(self, turn: Turn, episode: Episode) -> None:

@@ -235,7 +235,7 @@ class PauseFlow(Flow):
         say = turn.say("pause.resume_day", resume_on=format_day(their_day(turn, turn.now),
                                                                  turn.locale))
         say.business_key = f"pause:resume:{turn.contact.id}:{resume_on}"
-        say.subject = f"pause:{turn.contact.customer_id}"
+        say.subject = f"pause:{turn.customer_id}"
 
     def switch_plan(self, turn: Turn) -> None:
         config = turn.config.get(PauseConfig)

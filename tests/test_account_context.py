@@ -3,6 +3,8 @@ being recovered, and the cancel reasons and offers shown with their outcome."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 
 from bot.account_context import account_sections
@@ -59,6 +61,18 @@ async def test_subscription_payments_and_offers_are_shown(make_bot, database_url
     await send(bot, payment_succeeded("in_9"))
     [(_, state)] = (await _sections(services, PHONE))["Payments"].items()
     assert state.startswith("paid ") and "via event" in state
+
+
+async def test_dates_are_the_customers_own_days(make_bot, database_url, twilio, clock):
+    """Dates are shown as the customer's calendar days: a payment failing at 21:00 in Los
+    Angeles failed that day, though it was already the next day in UTC."""
+    _, base = twilio
+    clock.set(datetime(2026, 3, 3, 5, 0, tzinfo=UTC))  # March 2, 21:00 in Los Angeles
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await send(bot, customer_upserted())
+    await send(bot, payment_failed("in_9"))
+    [(_, state)] = (await _sections(services, PHONE))["Payments"].items()
+    assert state == "failed 2026-03-02; reminders running, link valid until 2026-03-16"
 
 
 async def test_a_contact_without_an_account_shows_nothing(make_bot, database_url, twilio, clock):

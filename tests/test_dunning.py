@@ -232,16 +232,58 @@ async def test_the_link_running_out_lapses_the_episode(make_bot, database_url, t
     assert conversation.flow is None
 
 
-async def test_a_person_owning_the_conversation_keeps_the_dunning_out(make_bot, database_url,
-                                                                      twilio, clock):
+async def _hand_back(services) -> None:
+    """The agent resolves the (only) conversation without having written: it is the bot's again."""
+    conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
+    now = services.clock.now()
+    await services.store.write(
+        lambda s: services.desk.resolve(s, conversation.id, "agent@example.com", now))
+
+
+async def test_a_person_owning_the_conversation_holds_the_dunning_until_handback(
+        make_bot, database_url, twilio, clock):
     """While the customer waits for an agent, the bot neither messages them nor takes the
-    conversation away from the agents' queue."""
-    _, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    conversation away from the agents' queue; once the agent hands it back, the first notice
+    goes out and the reminders still follow on schedule."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
     await bot.message(PHONE, "Talk to a person", ButtonPayload="handoff:request")
     await send(bot, payment_failed())
+    clock.advance(minutes=31)
+    await run_jobs(services)  # the agent still has it: the notice keeps waiting
     conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
     assert (conversation.flow, conversation.state) == ("handoff", "waiting")
     assert [r.template for r in await outbox(services)] == ["handoff.requested"]
+    await _hand_back(services)
+    clock.advance(minutes=31)
+    await run_jobs(services)
+    await services.sender.drain()
+    notice = double.messages[-1]
+    assert links(notice.body) and "didn't go through" in notice.body, notice.body
+    clock.set(LA_MORNING + timedelta(days=3))
+    await run_jobs(services)
+    await services.sender.drain()
+    reminder = double.messages[-1]
+    assert "reminder" in reminder.body and links(reminder.body) == links(notice.body)
+
+
+async def test_a_reminder_due_while_a_person_owns_the_conversation_waits_for_handback(
+        make_bot, database_url, twilio, clock):
+    """A reminder that falls due while an agent has the conversation is not lost: it goes out
+    once the agent hands the conversation back."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await send(bot, payment_failed())
+    clock.advance(days=3, hours=-1)
+    await bot.message(PHONE, "Talk to a person", ButtonPayload="handoff:request")
+    clock.advance(hours=1)
+    await run_jobs(services)
+    assert [r.template for r in await outbox(services)] == ["dunning.first_notice",
+                                                            "handoff.requested"]
+    await _hand_back(services)
+    clock.advance(minutes=31)
+    await run_jobs(services)
+    await services.sender.drain()
+    notice, reminder = (m for m in double.messages if links(m.body))
+    assert "reminder" in reminder.body and links(reminder.body) == links(notice.body)
 
 
 async def test_sms_budget_guard(make_bot, database_url, twilio, clock):
@@ -440,3 +482,29 @@ async def test_a_deferred_notice_is_dropped_when_the_invoice_is_paid(make_bot, d
     await services.sender.drain()
     assert not any(links(m.body) for m in double.messages)
     assert (await _episode(services)).status == "recovered"
+
+
+async def test_a_billing_contact_is_offered_the_discount_and_can_claim_it(make_bot, database_url,
+                                                                          twilio, clock):
+    """A billing contact (no customer of their own) gets every step of the dunning, the late
+    discount included, and claiming it asks the billing port for the customer's discount."""
+    _, bot, services = await _bot(make_bot, database_url, twilio, clock,
+                                  billing_contact={"whatsapp": BILLING_PHONE})
+    await configure(services, "dunning", discount_enabled=True)
+    await send(bot, payment_failed())
+    for days in (3, 7, 10):
+        clock.set(LA_MORNING + timedelta(days=days))
+        await run_jobs(services)
+    assert [(r.channel, r.to_address, r.template) for r in await outbox(services)] == [
+        ("whatsapp", BILLING_PHONE, "dunning.first_notice"),
+        ("sms", PHONE, "dunning.courtesy"),
+        ("whatsapp", BILLING_PHONE, "dunning.reminder"),
+        ("whatsapp", BILLING_PHONE, "dunning.reminder"),
+        ("whatsapp", BILLING_PHONE, "dunning.discount_offer")]
+    await bot.message(f"whatsapp:{BILLING_PHONE}", "Claim discount",
+                      ButtonPayload="dunning:claim_discount")
+    [action] = await actions(services)
+    assert (action.customer_id, action.action, action.params) == (
+        "cus_1", "discount", {"percent": 20, "cycles": 1, "invoice_id": "in_1"})
+    [reply] = await outbox(services, template="dunning.discount_claimed")
+    assert reply.to_address == BILLING_PHONE and "20% off" in reply.body

@@ -1,5 +1,6 @@
 """The outbound gate end to end: signed webhooks and proactive events in, the real twilio client
-and the sender double out — quiet hours, opt-outs, FL caps and the WhatsApp fallback chain."""
+and the sender double out — quiet hours, opt-outs, FL caps, SMS budgets and the WhatsApp
+fallback chain."""
 
 from __future__ import annotations
 
@@ -158,23 +159,70 @@ async def test_florida_number_gets_three_per_day_on_one_subject(make_bot, databa
     _, services = await _bot(make_bot, database_url, base, clock)
     clock.set(ny(14, 10))
     for n in range(3):
-        await _notify(services, "sms", MIAMI, f"dunning:in_1:{n}", topic="dunning:in_1")
+        await _notify(services, "sms", MIAMI, f"renewal:sub_1:{n}", topic="renewal:sub_1")
         await services.sender.drain()
         clock.advance(hours=1)
-    await _notify(services, "sms", MIAMI, "dunning:in_1:3", topic="dunning:in_1")
+    await _notify(services, "sms", MIAMI, "renewal:sub_1:3", topic="renewal:sub_1")
     await _notify(services, "sms", MIAMI, "survey:1", topic="survey")
     for n in range(4):
-        await _notify(services, "sms", NEW_YORK, f"dunning:in_2:{n}", topic="dunning:in_2")
+        await _notify(services, "sms", NEW_YORK, f"renewal:sub_2:{n}", topic="renewal:sub_2")
     await services.sender.drain()
     rows = {r.business_key: r for r in await _rows(services)}
-    assert (rows["dunning:in_1:3"].status, rows["dunning:in_1:3"].due_at) == ("queued", ny(15, 10))
-    assert "FL limit" in rows["dunning:in_1:3"].status_reason
+    assert (rows["renewal:sub_1:3"].status, rows["renewal:sub_1:3"].due_at) == ("queued", ny(15, 10))
+    assert "FL limit" in rows["renewal:sub_1:3"].status_reason
     assert rows["survey:1"].status == "sent"
     assert len(double.to(NEW_YORK)) == 4
     assert len(double.to(MIAMI)) == 4
     clock.set(ny(15, 10))
     await services.sender.drain()
     assert len(double.to(MIAMI)) == 5
+
+
+async def test_a_dunning_episode_gets_two_sms_at_most(make_bot, database_url, twilio, clock):
+    """Three texts on one dunning episode written at night: the third is dropped at once with
+    the budget as reason, the first two go in the morning; another episode has its own budget."""
+    double, base = twilio
+    _, services = await _bot(make_bot, database_url, base, clock)
+    clock.set(ny(14, 23))
+    for n in range(3):
+        await _notify(services, "sms", NEW_YORK, f"dunning:in_1:{n}", topic="dunning:in_1")
+    await _notify(services, "sms", NEW_YORK, "dunning:in_2:0", topic="dunning:in_2")
+    rows = {r.business_key: r for r in await _rows(services)}
+    assert (rows["dunning:in_1:2"].status, rows["dunning:in_1:2"].status_reason) == (
+        "dropped", "SMS budget: dunning:in_1 has had its 2 SMS")
+    assert [rows[f"dunning:in_1:{n}"].status for n in range(2)] == ["queued", "queued"]
+    clock.set(ny(15, 8))
+    await services.sender.drain()
+    assert [m.to for m in double.messages] == [NEW_YORK] * 3
+    assert {r.business_key: r.status for r in await _rows(services)} == {
+        "dunning:in_1:0": "sent", "dunning:in_1:1": "sent", "dunning:in_1:2": "dropped",
+        "dunning:in_2:0": "sent"}
+
+
+async def test_a_rerouted_text_and_a_direct_one_share_the_episodes_budget(make_bot, database_url,
+                                                                         twilio, clock):
+    """An SMS and a WhatsApp notice of one episode wait overnight; by the morning the WhatsApp
+    window has closed, so both go by SMS in the same pass — the budget's two texts, no more."""
+    double, base = twilio
+    bot, services = await _bot(make_bot, database_url, base, clock)
+    clock.set(ny(14, 7))
+    await bot.message(f"whatsapp:{NEW_YORK}", "hi")
+    await bot.message(NEW_YORK, "hi")
+    await services.sender.drain()
+    await _update_contacts(services, customer_id="cus_1")
+    double.messages.clear()
+    clock.set(ny(14, 21))
+    await _notify(services, "sms", NEW_YORK, "dunning:in_1:0", topic="dunning:in_1")
+    await _notify(services, "whatsapp", NEW_YORK, "dunning:in_1:1", topic="dunning:in_1")
+    await _notify(services, "whatsapp", NEW_YORK, "dunning:in_1:2", topic="dunning:in_1")
+    clock.set(ny(15, 8))
+    await services.sender.drain()
+    assert [m.to for m in double.messages] == [NEW_YORK] * 2
+    rows = {r.business_key: r for r in await _rows(services)}
+    assert rows["dunning:in_1:1>sms"].status == "sent"
+    assert rows["dunning:in_1:2"].status == "dropped"
+    assert "SMS budget" in rows["dunning:in_1:2"].status_reason
+    assert "dunning:in_1:2>sms" not in rows
 
 
 async def test_whatsapp_outside_the_window_goes_as_the_approved_template(make_bot, database_url,

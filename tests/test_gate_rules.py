@@ -1,12 +1,14 @@
-"""The outbound gate's pure rules: consent, quiet hours, FL/OK/MD hours and caps, WhatsApp window."""
+"""The outbound gate's pure rules: consent, SMS budgets, quiet hours, FL/OK/MD hours and caps,
+WhatsApp window."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from bot.gate import Action, Kind, Outgoing, Policy, Recipient, decide
+from bot.gate import SMS_BUDGETS, Action, Kind, Outgoing, Policy, Recipient, decide, sms_budget
 from bot.messages import Channel
 from bot.quiet_hours import Window
 from bot.state_limits import cap_release, restricted_state
@@ -188,3 +190,32 @@ def test_consent_and_quiet_hours_come_before_the_window() -> None:
     whatsapp = Outgoing(Channel.WHATSAPP, Kind.PROACTIVE)
     assert decide(whatsapp, person(opted_out=True, **closed), night).action is Action.DROP
     assert decide(whatsapp, person(**closed), night).action is Action.DEFER
+
+
+def test_a_subject_gets_no_sms_beyond_its_budget() -> None:
+    """A dunning episode has two SMS in all: a third is dropped, even as a WhatsApp message's
+    SMS fallback; subjects without a budget are not counted."""
+    noon = at_new_york(12)
+    assert SMS_BUDGETS["dunning"] == 2 and sms_budget("dunning:in_1") == 2
+    assert sms_budget("survey:7") is None and sms_budget(None) is None
+    second = Outgoing(Channel.SMS, Kind.PROACTIVE, subject="dunning:in_1", sms_on_subject=1)
+    assert decide(second, person(), noon).action is Action.SEND
+    third = replace(second, sms_on_subject=2)
+    verdict = decide(third, person(), noon)
+    assert verdict.action is Action.DROP
+    assert verdict.reason == "SMS budget: dunning:in_1 has had its 2 SMS"
+    assert decide(replace(third, subject="survey:7"), person(), noon).action is Action.SEND
+    closed = person(last_inbound_at=noon - timedelta(days=2), alternatives=(7,))
+    whatsapp = Outgoing(Channel.WHATSAPP, Kind.PROACTIVE, subject="dunning:in_1")
+    assert decide(replace(whatsapp, sms_on_subject=1), closed, noon).action is Action.REROUTE
+    spent = decide(replace(whatsapp, sms_on_subject=2), closed, noon)
+    assert spent.action is Action.DROP and spent.reroute_to is None
+    assert "24-hour window" in spent.reason and "SMS budget" in spent.reason
+    assert decide(replace(whatsapp, sms_on_subject=2, has_template=True), closed,
+                  noon).as_template
+
+
+def test_the_sms_budget_drops_before_quiet_hours_defer() -> None:
+    """At night a text over the budget is dropped at once rather than kept until the morning."""
+    over = Outgoing(Channel.SMS, Kind.PROACTIVE, subject="dunning:in_1", sms_on_subject=2)
+    assert decide(over, person(), at_new_york(23)).action is Action.DROP

@@ -6,19 +6,15 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.effects import TurnWriter
-from bot.render import Renderer
-from bot.scheduler import Scheduler, claim_jobs
+from bot.scheduler import ScheduledJob, Scheduler, claim_jobs, schedule_jobs
 from bot.store.database import Store
 from bot.store.models import Job
 
 
 def _schedule(store: Store, clock, *jobs: tuple[str, str, timedelta]) -> None:
-    writer = TurnWriter(Renderer(["en"], "en"))
-    writer.jobs = [{"kind": kind, "key": key, "payload": {"n": key}, "status": "pending",
-                    "due_at": clock.now() + delay, "attempts": 0, "created_at": clock.now()}
-                   for kind, key, delay in jobs]
-    store.write_sync(writer.flush)
+    now = clock.now()
+    store.write_sync(lambda session: schedule_jobs(session, [
+        ScheduledJob(kind, key, now + delay, {"n": key}) for kind, key, delay in jobs], now))
 
 
 def _jobs(store: Store) -> dict[str, Job]:

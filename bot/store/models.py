@@ -84,6 +84,9 @@ class OutboxMessage(SQLModel, table=True):
               postgresql_where=text("status = 'sending'")),
         Index("ix_outbox_conversation", "conversation_id", "id"),
         Index("ix_outbox_recipient", "to_address", "sent_at"),
+        # What was said about a subject (a dunning episode's SMS budget, dropping its queue).
+        Index("ix_outbox_subject", "subject", sqlite_where=text("subject IS NOT NULL"),
+              postgresql_where=text("subject IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -317,9 +320,10 @@ class Customer(SQLModel, table=True):
     currency: str | None = Field(default=None, max_length=3)
     phone: str | None = Field(default=None, max_length=32, description="E.164; the SMS contact")
     whatsapp: str | None = Field(default=None, max_length=32, description="E.164; the WhatsApp contact")
-    billing_phone: str | None = Field(default=None, max_length=32,
+    # Indexed: a message from a number with no customer of its own looks it up as a billing contact.
+    billing_phone: str | None = Field(default=None, max_length=32, index=True,
                                       description="a declared billing contact (gets the dunning)")
-    billing_whatsapp: str | None = Field(default=None, max_length=32)
+    billing_whatsapp: str | None = Field(default=None, max_length=32, index=True)
     current_period_end: datetime | None = _utc()
     trial_ends_at: datetime | None = _utc()
     trial_extended: bool = Field(default=False, description="this trial was extended once already")
