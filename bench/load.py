@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import statistics
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -28,7 +27,10 @@ QUESTIONS = [
 
 @dataclass(frozen=True)
 class Request:
+    """One signed webhook post; the signature is valid only for ``url``."""
+
     conversation: int
+    url: str
     body: bytes
     signature: str
 
@@ -62,7 +64,7 @@ def number(conversation: int, offset: int) -> str:
 
 def build(conversations: int, per_conversation: int, url: str, token: str, *,
           offset: int = 0, whatsapp_share: float = 0.5) -> list[list[Request]]:
-    """Signed requests, grouped per conversation in the order they must be handled."""
+    """Requests signed for ``url``, grouped per conversation in the order they must be handled."""
     validator = RequestValidator(token)
     sid = itertools.count(offset * 1000)
     plans = []
@@ -75,16 +77,16 @@ def build(conversations: int, per_conversation: int, url: str, token: str, *,
             form = {"MessageSid": f"SM{next(sid):032x}", "AccountSid": "AC" + "0" * 32,
                     "From": sender, "To": to, "Body": QUESTIONS[j % len(QUESTIONS)][0],
                     "NumMedia": "0"}
-            requests.append(Request(c, urlencode(form).encode(),
+            requests.append(Request(c, url, urlencode(form).encode(),
                                     validator.compute_signature(url, form)))
         plans.append(requests)
     return plans
 
 
-async def _post(session: aiohttp.ClientSession, url: str, request: Request,
-                result: Result) -> None:
+async def post(session: aiohttp.ClientSession, request: Request, result: Result) -> None:
+    """Send one request to the URL it was signed for; its answer goes into ``result``."""
     started = time.perf_counter()
-    async with session.post(url, data=request.body, headers={
+    async with session.post(request.url, data=request.body, headers={
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Twilio-Signature": request.signature}) as response:
         await response.read()
@@ -94,9 +96,10 @@ async def _post(session: aiohttp.ClientSession, url: str, request: Request,
     result.sent += 1
 
 
-async def closed_loop(url: str, plans: list[list[Request]], concurrency: int) -> Result:
-    """As fast as the server answers: ``concurrency`` conversations at a time, each sending its
-    messages one after another (as Twilio does for one sender)."""
+async def closed_loop(plans: list[list[Request]], concurrency: int) -> Result:
+    """As fast as the servers answer: ``concurrency`` conversations at a time, each sending its
+    messages one after another (as Twilio does for one sender), each to its own request's URL
+    (conversations may be spread over several processes)."""
     result = Result()
     queue = list(reversed(plans))
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -104,7 +107,7 @@ async def closed_loop(url: str, plans: list[list[Request]], concurrency: int) ->
         async def worker() -> None:
             while queue:
                 for request in queue.pop():
-                    await _post(session, url, request, result)
+                    await post(session, request, result)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -112,7 +115,7 @@ async def closed_loop(url: str, plans: list[list[Request]], concurrency: int) ->
     return result
 
 
-async def open_loop(url: str, plans: list[list[Request]], rate: float) -> Result:
+async def open_loop(plans: list[list[Request]], rate: float) -> Result:
     """At a fixed arrival rate, whatever the answers: round-robin over conversations so one
     conversation's messages are far apart."""
     result = Result()
@@ -125,7 +128,7 @@ async def open_loop(url: str, plans: list[list[Request]], rate: float) -> Result
             delay = started + index / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_post(session, url, request, result)))
+            tasks.append(asyncio.create_task(post(session, request, result)))
         await asyncio.gather(*tasks)
         result.elapsed = time.perf_counter() - started
     return result
@@ -144,7 +147,3 @@ def order_kept(replies: list[list[str]], plans: list[list[Request]], offset: int
                                                                           strict=True)):
             good += 1
     return len(plans), good
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0

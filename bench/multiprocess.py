@@ -21,47 +21,35 @@ import aiohttp
 
 from bench import load
 from bench.databases import drop_database, fresh_database
-from bench.processes import Process, free_port
-from bench.run import TOKEN, bot_env, double_count, replies, wait_for_replies
+from bench.double_server import double_count, replies, start_double, wait_for_replies
+from bench.processes import Process, ServeProcess, WorkerProcess, free_port, live_env
+from bench.run import TOKEN
 
 
-async def closed_loop_spread(urls: list[str], plans: list[list[load.Request]],
-                             concurrency: int) -> load.Result:
-    """Like load.closed_loop, conversation c posting to urls[c % len(urls)]."""
-    result = load.Result()
-    queue = list(reversed(plans))
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-        async def worker() -> None:
-            while queue:
-                requests = queue.pop()
-                for request in requests:
-                    await load._post(session, urls[request.conversation % len(urls)], request,
-                                     result)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        result.elapsed = time.perf_counter() - started
-    return result
+def spread(urls: list[str], conversations: int, messages: int,
+           offset: int) -> list[list[load.Request]]:
+    """Conversation c's messages, signed for (and so posted to) web process c % len(urls):
+    each process checks signatures against its own PUBLIC_BASE_URL."""
+    signed = [load.build(conversations, messages, url + "/twilio/messages", TOKEN, offset=offset)
+              for url in urls]
+    return [signed[c % len(urls)][c] for c in range(conversations)]
 
 
 async def burst(urls: list[str], double_url: str, offset: int) -> bool:
     """5 messages from one customer, 20 ms apart, alternating web processes: answered in order?"""
-    plans = load.build(1, 5, "", TOKEN, offset=offset, whatsapp_share=0)
-    # Each process checks the signature against its own public URL, so sign per target.
     signed = [load.build(1, 5, url + "/twilio/messages", TOKEN, offset=offset,
                          whatsapp_share=0)[0] for url in urls]
+    messages = [signed[j % len(urls)][j] for j in range(5)]
     before = await double_count(double_url)
     result = load.Result()
     async with aiohttp.ClientSession() as session:
         tasks = []
-        for j in range(5):
-            target = j % len(urls)
-            tasks.append(asyncio.create_task(load._post(
-                session, urls[target] + "/twilio/messages", signed[target][j], result)))
+        for request in messages:
+            tasks.append(asyncio.create_task(load.post(session, request, result)))
             await asyncio.sleep(0.02)
         await asyncio.gather(*tasks)
     await wait_for_replies(double_url, before + 5, 60)
-    return load.order_kept(await replies(double_url), plans, offset) == (1, 1)
+    return load.order_kept(await replies(double_url), [messages], offset) == (1, 1)
 
 
 async def measure(admin_url: str, double: Process, workdir: Path, web: int,
@@ -71,33 +59,25 @@ async def measure(admin_url: str, double: Process, workdir: Path, web: int,
     try:
         ports = [free_port() for _ in range(web)]
         for n, port in enumerate(ports):
-            extra = [] if web == 1 else ["--no-worker"]
-            env = bot_env(url, port, double.url)
-            processes.append(await Process(["-m", "bot", "serve", "--port", str(port), *extra],
-                                           port, workdir / f"web{web}-{n}.log", env=env,
-                                           ready_path="/healthz").start())
+            server = ServeProcess(live_env(url, port, double.url), workdir / f"web{web}-{n}.log",
+                                  port=port, args=() if web == 1 else ("--no-worker",))
+            processes.append(await server.start())
         if web > 1:
-            worker = Process(["-m", "bot", "worker"], 0, workdir / f"worker{web}.log",
-                             env=bot_env(url, ports[0], double.url))
+            worker = WorkerProcess(live_env(url, ports[0], double.url), workdir / f"worker{web}.log")
             worker.spawn()
             processes.append(worker)
         urls = [f"http://127.0.0.1:{port}" for port in ports]
         offset = web * 2_000_000
-        # Each process checks signatures against its own PUBLIC_BASE_URL: sign per process.
-        plans = [[load.build(args.conversations, args.messages, u + "/twilio/messages", TOKEN,
-                             offset=offset)[c] for c in range(args.conversations)]
-                 for u in urls]
-        spread = [plans[c % web][c] for c in range(args.conversations)]
+        plans = spread(urls, args.conversations, args.messages, offset)
         total = args.conversations * args.messages
         before = await double_count(double.url)
         started = time.perf_counter()
-        sent = await closed_loop_spread([u + "/twilio/messages" for u in urls], spread,
-                                        args.concurrency)
+        sent = await load.closed_loop(plans, args.concurrency)
         if sent.non_2xx:
             raise RuntimeError(f"non-2xx answers: {sent.statuses}")
         await wait_for_replies(double.url, before + total, 300)
         rate = total / (time.perf_counter() - started)
-        order = load.order_kept(await replies(double.url), spread, offset)
+        order = load.order_kept(await replies(double.url), plans, offset)
         in_order = await burst(urls, double.url, offset + 1_500_000) if web > 1 else True
         return rate, order, in_order
     finally:
@@ -108,9 +88,7 @@ async def measure(admin_url: str, double: Process, workdir: Path, web: int,
 
 async def main(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    port = free_port()
-    double = await Process(["-m", "bench.double_server", "--port", str(port)], port,
-                           workdir / "double.log", ready_path="/stats").start()
+    double = await start_double(workdir)
     try:
         one = await measure(args.database_url, double, workdir, 1, args)
         two = await measure(args.database_url, double, workdir, 2, args)

@@ -4,6 +4,7 @@
 
 Prints messages/s (webhook and end to end, i.e. until each reply reached the local Twilio
 double), p50/p99 latency, the ratio bot/reference measured in the same run, non-2xx count,
+CPU per message of each bot process (with ``--separate-worker``: web and worker, and their sum),
 per-conversation order, and p99 at 70 % of the measured maximum rate.
 """
 
@@ -17,46 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
-
 from bench import load
 from bench.databases import drop_database, fresh_database
-from bench.processes import Process, free_port
-from tests.twilio_double import ACCOUNT_SID, AUTH_TOKEN
+from bench.double_server import double_count, replies, start_double, wait_for_replies
+from bench.processes import Process, ServeProcess, WorkerProcess, free_port, live_env
+from tests.twilio_double import AUTH_TOKEN
 
 # Webhooks are signed with the account's auth token, which is also what the double checks.
 TOKEN = AUTH_TOKEN
-ACCOUNT = ACCOUNT_SID
-
-
-async def wait_for_replies(double_url: str, expected: int, timeout: float) -> float:
-    """Seconds until the double has ``expected`` messages (or the timeout)."""
-    started = time.perf_counter()
-    async with aiohttp.ClientSession() as session:
-        while time.perf_counter() - started < timeout:
-            async with session.get(double_url + "/stats") as response:
-                if (await response.json())["messages"] >= expected:
-                    return time.perf_counter() - started
-            await asyncio.sleep(0.02)
-    raise TimeoutError(f"replies did not all arrive within {timeout}s")
-
-
-async def double_count(double_url: str) -> int:
-    async with aiohttp.ClientSession() as session, session.get(double_url + "/stats") as response:
-        return (await response.json())["messages"]
-
-
-async def replies(double_url: str) -> list[list[str]]:
-    async with aiohttp.ClientSession() as session, session.get(double_url + "/replies") as r:
-        return await r.json()
-
-
-def bot_env(database_url: str, port: int, double_url: str) -> dict[str, str]:
-    return {"DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": ACCOUNT,
-            "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_API_BASE_URL": double_url,
-            "TWILIO_SMS_FROM": "+15005550006", "TWILIO_WHATSAPP_FROM": "whatsapp:+15005550006",
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "BOT_SECRET_KEY": "bench",
-            "BOT_LOG_LEVEL": "WARNING"}
 
 
 def report(name: str, result: load.Result) -> dict[str, float]:
@@ -68,13 +37,23 @@ def report(name: str, result: load.Result) -> dict[str, float]:
     return figures
 
 
+def report_cpu(used: dict[str, float], messages: int) -> dict[str, int]:
+    """Print and return the CPU microseconds per message of each bot process (all its threads),
+    and their sum: with a separate worker, the sending is in the worker's figure."""
+    per_message = {name: round(seconds / messages * 1e6) for name, seconds in used.items()}
+    total = round(sum(used.values()) / messages * 1e6)
+    parts = ", ".join(f"{name} {us}" for name, us in per_message.items())
+    print(f"bot CPU {total} us/message ({parts}; all threads)")
+    return {"bot_cpu_us_per_message": total,
+            **{f"{name.replace(' ', '_')}_cpu_us_per_message": us
+               for name, us in per_message.items()}}
+
+
 async def main(args: argparse.Namespace) -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     figures: dict[str, object] = {"machine": f"{platform.machine()}, {platform.processor() or '?'}"
                                   f", python {platform.python_version()}"}
-    port = free_port()
-    double = await Process(["-m", "bench.double_server", "--port", str(port)], port,
-                           workdir / "double.log", ready_path="/stats").start()
+    double = await start_double(workdir)
     try:
         # Reference: the same requests against a handler that only checks the signature.
         ref_port = free_port()
@@ -85,8 +64,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         try:
             plans = load.build(args.conversations, args.messages, ref_url + "/twilio/messages",
                                TOKEN)
-            await load.closed_loop(ref_url + "/twilio/messages", plans[:50], args.concurrency)
-            ref = await load.closed_loop(ref_url + "/twilio/messages", plans, args.concurrency)
+            await load.closed_loop(plans[:50], args.concurrency)
+            ref = await load.closed_loop(plans, args.concurrency)
         finally:
             reference.stop()
         figures["reference"] = report("reference (signature + TwiML)", ref)
@@ -95,35 +74,34 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         bot_url = f"http://127.0.0.1:{bot_port}"
         database = (fresh_database(args.postgres) if args.postgres
                     else f"sqlite:///{workdir / 'bot.db'}")
-        env = bot_env(database, bot_port, double.url)
-        serve = ["-m", "bot", "serve", "--port", str(bot_port)]
-        if args.separate_worker:
-            serve.append("--no-worker")
-        bot = await Process(serve, bot_port, workdir / "bot.log", env=env,
-                            ready_path="/healthz").start()
-        worker = Process(["-m", "bot", "worker"], 0, workdir / "worker.log", env=env)
+        env = live_env(database, bot_port, double.url)
+        bot = ServeProcess(env, workdir / "bot.log", port=bot_port,
+                           args=("--no-worker",) if args.separate_worker else ())
+        await bot.start()
+        measured: dict[str, Process] = {"bot serve": bot}
+        worker = WorkerProcess(env, workdir / "worker.log")
         if args.separate_worker:
             worker.spawn()
+            measured["bot worker"] = worker
         try:
             warm = load.build(50, 1, bot_url + "/twilio/messages", TOKEN, offset=9_000_000)
-            await load.closed_loop(bot_url + "/twilio/messages", warm, args.concurrency)
+            await load.closed_loop(warm, args.concurrency)
             await wait_for_replies(double.url, 50, 30)
 
             plans = load.build(args.conversations, args.messages, bot_url + "/twilio/messages",
                                TOKEN)
             total = args.conversations * args.messages
             before = await double_count(double.url)
-            cpu_before = bot.cpu_seconds()
+            cpu_before = {name: process.cpu_seconds() for name, process in measured.items()}
             started = time.perf_counter()
-            webhook = await load.closed_loop(bot_url + "/twilio/messages", plans,
-                                             args.concurrency)
+            webhook = await load.closed_loop(plans, args.concurrency)
             await wait_for_replies(double.url, before + total, 120)
             end_to_end = total / (time.perf_counter() - started)
-            cpu_per_message = (bot.cpu_seconds() - cpu_before) / total
+            cpu_used = {name: process.cpu_seconds() - cpu_before[name]
+                        for name, process in measured.items()}
             figures["bot_webhook"] = report("bot serve, webhook (persisted+flow)", webhook)
-            print(f"{'bot serve, end to end (reply sent)':<34} {end_to_end:>8.0f} msg/s   "
-                  f"bot CPU {cpu_per_message * 1e6:.0f} us/message (all threads)")
-            figures["bot_cpu_us_per_message"] = round(cpu_per_message * 1e6)
+            print(f"{'bot serve, end to end (reply sent)':<34} {end_to_end:>8.0f} msg/s")
+            figures.update(report_cpu(cpu_used, total))
             figures["bot_end_to_end_rate"] = round(end_to_end, 1)
             checked, kept = load.order_kept(await replies(double.url), plans, 0)
             print(f"per-conversation order kept: {kept}/{checked}")
@@ -136,7 +114,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             paced_plans = load.build(args.conversations, args.messages,
                                      bot_url + "/twilio/messages", TOKEN, offset=5_000_000)
             before = await double_count(double.url)
-            paced = await load.open_loop(bot_url + "/twilio/messages", paced_plans, target)
+            paced = await load.open_loop(paced_plans, target)
             await wait_for_replies(double.url, before + total, 120)
             figures["bot_at_70_percent"] = report(f"bot at 70% ({target:.0f} msg/s offered)",
                                                   paced)

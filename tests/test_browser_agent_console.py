@@ -12,8 +12,8 @@ from playwright.async_api import expect
 
 from tests.browser import headless_chromium, require_chromium
 from tests.conftest import new_sid
-from tests.fakes import encode, sign, twilio_form
-from tests.serve import ServeProcess, free_port
+from tests.fakes import twilio_form
+from tests.serve import ServeProcess, free_port, post_webhook
 from tests.twilio_double import ACCOUNT_SID, AUTH_TOKEN
 
 pytestmark = pytest.mark.browser
@@ -61,12 +61,8 @@ async def test_an_agent_takes_a_live_escalation_and_the_reply_reaches_twilio(twi
             await page.evaluate("window.loadedOnce = true")
 
             form = twilio_form(new_sid(), CUSTOMER, "I was charged twice, I want to talk to a person")
-            url = f"{server.url}/twilio/messages"
-            async with aiohttp.ClientSession() as session, session.post(
-                    url, data=encode(form),
-                    headers={"Content-Type": "application/x-www-form-urlencoded",
-                             "X-Twilio-Signature": sign(AUTH_TOKEN, url, form)}) as response:
-                assert response.status == 200
+            async with aiohttp.ClientSession() as session:
+                assert await post_webhook(session, server.url, form) == 200
 
             row = page.locator("#queue tr", has_text="I was charged twice")
             await expect(row).to_be_visible(timeout=10_000)

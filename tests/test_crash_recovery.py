@@ -9,20 +9,12 @@ from collections import Counter
 import aiohttp
 
 from tests.conftest import new_sid
-from tests.fakes import encode, sign, twilio_form
-from tests.serve import ServeProcess, WorkerProcess, free_port
-from tests.twilio_double import ACCOUNT_SID, AUTH_TOKEN, Fault
+from tests.fakes import twilio_form
+from tests.serve import ServeProcess, WorkerProcess, free_port, live_env, post_webhook
+from tests.twilio_double import Fault
 
-
-async def _post(session: aiohttp.ClientSession, base: str, form: dict) -> int | None:
-    url = f"{base}/twilio/messages"
-    try:
-        async with session.post(url, data=encode(form), headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Twilio-Signature": sign(AUTH_TOKEN, url, form)}) as response:
-            return response.status
-    except aiohttp.ClientError:
-        return None  # the server died mid-request: not acknowledged
+# Short enough that a send cut off by the kill is reconciled within the test.
+FAST_RECOVERY = {"BOT_TWILIO_TIMEOUT_SECONDS": "2", "BOT_SEND_LEASE_SECONDS": "3"}
 
 
 async def _wait_until(predicate, timeout: float) -> None:
@@ -40,14 +32,7 @@ async def test_kill_minus_nine_loses_and_doubles_nothing(database_url, twilio, t
     double.delay = 0.02  # keep sends in flight when the process dies
     double.fail_next(Fault(500), Fault(429, 20429, "Too Many Requests"), Fault(500))
     port = free_port()
-    env = {
-        "DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE_URL": twilio_url,
-        "TWILIO_SMS_FROM": "+15005550006", "TWILIO_WHATSAPP_FROM": "whatsapp:+15005550006",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "BOT_SECRET_KEY": "crash-test",
-        "BOT_TWILIO_TIMEOUT_SECONDS": "2", "BOT_SEND_LEASE_SECONDS": "3",
-        "BOT_LOG_LEVEL": "WARNING",
-    }
+    env = live_env(database_url, port, twilio_url, **FAST_RECOVERY)
     server = ServeProcess(env, tmp_path / "serve.log", port=port)
     customers = [f"+1415555{n:04d}" for n in range(60)]
     forms = {c: twilio_form(new_sid(), c if n % 2 else f"whatsapp:{c}", "When will I be charged?")
@@ -58,7 +43,7 @@ async def test_kill_minus_nine_loses_and_doubles_nothing(database_url, twilio, t
     try:
         async with aiohttp.ClientSession() as session:
             async def write(customer: str) -> None:
-                if await _post(session, server.url, forms[customer]) == 200:
+                if await post_webhook(session, server.url, forms[customer]) == 200:
                     acknowledged.add(customer)
 
             first = [asyncio.create_task(write(c)) for c in customers[:40]]
@@ -75,7 +60,7 @@ async def test_kill_minus_nine_loses_and_doubles_nothing(database_url, twilio, t
             await _wait_until(lambda: {m.to.removeprefix("whatsapp:") for m in double.messages}
                               >= acknowledged, 30)
     finally:
-        server.stop()
+        await asyncio.to_thread(server.stop)  # the double in this loop answers its last sends
 
     replies = Counter(m.to.removeprefix("whatsapp:") for m in double.messages)
     log_tail = (tmp_path / "serve.log").read_text()[-3000:]
@@ -91,14 +76,7 @@ async def test_kill_minus_nine_of_the_worker_mid_send(database_url, twilio, tmp_
     double, twilio_url = twilio
     double.delay = 0.3  # sends stay in flight long enough to be cut off
     port = free_port()
-    env = {
-        "DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE_URL": twilio_url,
-        "TWILIO_SMS_FROM": "+15005550006", "TWILIO_WHATSAPP_FROM": "whatsapp:+15005550006",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "BOT_SECRET_KEY": "crash-test",
-        "BOT_TWILIO_TIMEOUT_SECONDS": "2", "BOT_SEND_LEASE_SECONDS": "3",
-        "BOT_LOG_LEVEL": "WARNING",
-    }
+    env = live_env(database_url, port, twilio_url, **FAST_RECOVERY)
     web = ServeProcess(env, tmp_path / "serve.log", port=port, args=("--no-worker",))
     worker = WorkerProcess(env, tmp_path / "worker.log")
     customers = [f"+1415556{n:04d}" for n in range(120)]  # more than one batch in flight
@@ -106,22 +84,23 @@ async def test_kill_minus_nine_of_the_worker_mid_send(database_url, twilio, tmp_
     try:
         async with aiohttp.ClientSession() as session:
             statuses = await asyncio.gather(*(
-                _post(session, web.url, twilio_form(new_sid(), c if n % 2 else f"whatsapp:{c}",
-                                                    "When will I be charged?"))
+                post_webhook(session, web.url,
+                             twilio_form(new_sid(), c if n % 2 else f"whatsapp:{c}",
+                                         "When will I be charged?"))
                 for n, c in enumerate(customers)))
         assert statuses == [200] * len(customers)
         assert double.messages == []  # nothing is sent without a worker
-        worker.start()
+        worker.spawn()
         await _wait_until(lambda: double.requests >= 10, 30)
         worker.kill()  # requests reached Twilio, their answers never reached the worker
         sent_before_kill = double.requests
         assert sent_before_kill < len(customers)
-        worker.start()
+        worker.spawn()
         await _wait_until(lambda: {m.to.removeprefix("whatsapp:") for m in double.messages}
                           >= set(customers), 60)
     finally:
-        worker.stop()
-        web.stop()
+        await asyncio.to_thread(worker.stop)
+        await asyncio.to_thread(web.stop)
 
     replies = Counter(m.to.removeprefix("whatsapp:") for m in double.messages)
     context = f"sent before the kill: {sent_before_kill}; log: " + (

@@ -124,14 +124,24 @@ def test_rendering_any_answer_text(text: str, channel: Channel, locale: str) -> 
 _sids = itertools.count(1)
 
 
+@pytest.fixture
+def services(sqlite_url):
+    """Services over a fresh SQLite database; a test's examples share them (building is slow)."""
+    from bot.services import build_services
+    from bot.settings import Settings
+
+    services = build_services(Settings(database_url=sqlite_url))
+    yield services
+    services.store.close()
+
+
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(texts, st.sampled_from(list(Channel)),
                           st.one_of(st.none(), texts)), min_size=1, max_size=6))
-def test_any_conversation_is_handled(sqlite_url, make_services, messages) -> None:
+def test_any_conversation_is_handled(services, messages) -> None:
     """Arbitrary messages and button payloads through the whole engine: every one is recorded
     and handled, in one transaction per batch."""
-    services = make_services(sqlite_url)
     items = [Inbound(channel=channel, address="+14155550100", text=text, payload=payload,
                      provider_id=f"SM{next(_sids):032x}")
              for text, channel, payload in messages]
@@ -139,27 +149,6 @@ def test_any_conversation_is_handled(sqlite_url, make_services, messages) -> Non
         lambda session: services.processor.process(session, items, datetime.now(UTC)))
     assert len(batch.outcomes) == len(items)
     assert all(outcome != "duplicate" for outcome in batch.outcomes)
-
-
-@pytest.fixture(scope="module")
-def _services_cache():
-    cache = {}
-    yield cache
-    for services in cache.values():
-        services.store.close()
-
-
-@pytest.fixture
-def make_services(_services_cache):
-    from bot.services import build_services
-    from bot.settings import Settings
-
-    def make(url: str):
-        if url not in _services_cache:
-            _services_cache[url] = build_services(Settings(database_url=url))
-        return _services_cache[url]
-
-    return make
 
 
 # -- business events and operators' templates ---------------------------------------------------
@@ -191,13 +180,12 @@ event_bodies = st.one_of(
 @settings(max_examples=120, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(event_bodies)
-def test_any_event_is_accepted_or_refused_with_reasons(sqlite_url, make_services, body) -> None:
+def test_any_event_is_accepted_or_refused_with_reasons(services, body) -> None:
     """Whatever JSON the business sends, POST /api/events's path ends in an acceptance or a
     refusal naming fields — never an unhandled error (which would be a 500)."""
     from bot.event_intake import EventConflict
     from bot.events import EventInvalid, parse_event
 
-    services = make_services(sqlite_url)
     try:
         event = parse_event(body)
         services.store.write_sync(lambda session: services.events.accept(
