@@ -85,7 +85,7 @@ async def test_report_range_defaults_and_refusals(make_bot, sqlite_url, twilio, 
     assert (report["from"], report["to"]) == ("2026-02-01T00:00:00+00:00",
                                               "2026-03-03T00:00:00+00:00")
     assert report["dunning"]["recovery_rate"] is None
-    for query in ("from=yesterday", "from=2026-03-05&to=2026-03-01"):
+    for query in ("from=yesterday", "from=2026-03-05&to=2026-03-01", "from=2026-03-01junk"):
         response = await bot.client.get(f"/api/reports/retention?{query}", headers=API_HEADERS)
         assert response.status == 400
     assert (await bot.client.get("/api/reports/retention")).status == 401

@@ -64,7 +64,7 @@ def _day(value: str | None, name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value[:10])
+        return date.fromisoformat(value)
     except ValueError:
         raise web.HTTPBadRequest(text=f"{name} must be a date like 2026-11-01\n") from None
 
