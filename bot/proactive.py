@@ -51,11 +51,10 @@ class ProactiveEvents:
                 and now - conversation.updated_at < BUSY_FOR)
 
     def run(self, session: Session, contact: Contact, flow: str, event: str, now: datetime, *,
-            unless_busy: bool = False, only_within_flow: bool = False,
-            wait_while_busy: bool = False, **kwargs: Any) -> bool:
+            only_within_flow: bool = False, wait_while_busy: bool = False,
+            **kwargs: Any) -> bool:
         """Run ``event`` of ``flow`` for ``contact``; False when it was not run.
 
-        ``unless_busy``: only when the conversation is idle (no flow, the FAQ, or this flow).
         ``only_within_flow``: only when the conversation is in this flow already.
         ``wait_while_busy`` (scheduled jobs): when a person owns the conversation or the customer
         is in the middle of another flow, raise RunLater so the job comes back once the agent
@@ -66,9 +65,7 @@ class ProactiveEvents:
         current = conversation.flow if conversation is not None else None
         if wait_while_busy:
             self._wait_if_busy(conversation, flow, now)
-        skip = (self.person_owns(conversation)
-                or (unless_busy and current not in (None, DEFAULT_FLOW, flow))
-                or (only_within_flow and current != flow))
+        skip = self.person_owns(conversation) or (only_within_flow and current != flow)
         if skip:
             log.info("proactive event not run", extra={
                 "flow": flow, "event": event, "conversation_flow": current,

@@ -41,7 +41,7 @@ class SubscriptionJobs:
                 or effective_status(customer, now) != Status.CANCELED:
             return
         lock_customer(session, customer)
-        self.proactive.run(session, contact, "cancel", "ended", now, unless_busy=True)
+        self.proactive.run(session, contact, "cancel", "ended", now, wait_while_busy=True)
 
     @staticmethod
     def _load(session: Session, job: Job) -> tuple[Customer | None, Contact | None]:

@@ -10,7 +10,14 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.config import save_section
-from bot.store.models import BillingAction, Customer, Job, OutboxMessage, RetentionEvent
+from bot.store.models import (
+    BillingAction,
+    Conversation,
+    Customer,
+    Job,
+    OutboxMessage,
+    RetentionEvent,
+)
 
 API_HEADERS = {"Authorization": "Bearer test-api-token"}
 PHONE = "+14155550100"
@@ -95,3 +102,11 @@ async def configure(services: Any, section: str, **values: Any) -> None:
     now = services.clock.now()
     await services.store.write(lambda s: save_section(s, section, values, now=now,
                                                       updated_by="test"))
+
+
+async def hand_back(services: Any) -> None:
+    """The agent resolves the (only) conversation without having written: it is the bot's again."""
+    conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
+    now = services.clock.now()
+    await services.store.write(
+        lambda s: services.desk.resolve(s, conversation.id, "agent@example.com", now))

@@ -20,6 +20,7 @@ from tests.business import (
     configure,
     customer_row,
     customer_upserted,
+    hand_back,
     outbox,
     retention,
     run_jobs,
@@ -382,3 +383,23 @@ async def test_the_welcome_back_comes_once_per_return_on_any_channel(make_bot, d
     await services.sender.drain()
     [reply] = [m.body for m in double.messages[before:]]
     assert "Welcome back" not in reply and "assistant" in reply
+
+
+async def test_a_cancellation_taking_effect_while_an_agent_has_the_chat_waits_for_handback(
+        make_bot, database_url, twilio, clock):
+    """The conversation is the agent's when the cancellation takes effect: it is left alone, and
+    once the agent hands it back it rests where a return is welcomed."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await _say(bot, services, double, "cancel my subscription")
+    await _say(bot, services, double, "4")
+    clock.set(PERIOD_END - timedelta(hours=1))
+    await bot.message(PHONE, "Talk to a person", ButtonPayload="handoff:request")
+    clock.set(PERIOD_END)
+    await run_jobs(services)
+    conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
+    assert (conversation.flow, conversation.state) == ("handoff", "waiting")
+    await hand_back(services)
+    clock.advance(minutes=20)
+    await run_jobs(services)
+    conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
+    assert (conversation.flow, conversation.state) == ("cancel", "former")

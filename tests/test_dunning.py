@@ -21,6 +21,7 @@ from tests.business import (
     actions,
     configure,
     customer_upserted,
+    hand_back,
     jobs,
     outbox,
     payment_failed,
@@ -232,14 +233,6 @@ async def test_the_link_running_out_lapses_the_episode(make_bot, database_url, t
     assert conversation.flow is None
 
 
-async def _hand_back(services) -> None:
-    """The agent resolves the (only) conversation without having written: it is the bot's again."""
-    conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
-    now = services.clock.now()
-    await services.store.write(
-        lambda s: services.desk.resolve(s, conversation.id, "agent@example.com", now))
-
-
 async def test_a_person_owning_the_conversation_holds_the_dunning_until_handback(
         make_bot, database_url, twilio, clock):
     """While the customer waits for an agent, the bot neither messages them nor takes the
@@ -253,7 +246,7 @@ async def test_a_person_owning_the_conversation_holds_the_dunning_until_handback
     conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
     assert (conversation.flow, conversation.state) == ("handoff", "waiting")
     assert [r.template for r in await outbox(services)] == ["handoff.requested"]
-    await _hand_back(services)
+    await hand_back(services)
     clock.advance(minutes=31)
     await run_jobs(services)
     await services.sender.drain()
@@ -278,7 +271,7 @@ async def test_a_reminder_due_while_a_person_owns_the_conversation_waits_for_han
     await run_jobs(services)
     assert [r.template for r in await outbox(services)] == ["dunning.first_notice",
                                                             "handoff.requested"]
-    await _hand_back(services)
+    await hand_back(services)
     clock.advance(minutes=31)
     await run_jobs(services)
     await services.sender.drain()
