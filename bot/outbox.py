@@ -1,8 +1,12 @@
 """The outbox's sending side: claim due rows, gate them again, record what sending did.
 
-A claimed row is ``sending`` under a lease. If the process dies mid-send, the lease runs out
-and the next claim treats the row as ambiguous: the sender asks the provider whether it went
-out before sending again. Together with the unique business key, nothing is sent twice.
+A claimed row is ``sending`` under a lease, and the sender starts no send its lease may not
+cover. A row whose earlier attempt may have reached the provider (the process died mid-send,
+or the send timed out) is claimed without the gate: the sender first asks the provider whether
+it went out, and only if nothing is found does the row go back to the gate and out again.
+Outcomes other than "sent" apply only while the row is still under the claim's lease, so a
+late writer never undoes another claim or a drop. A message is sent twice only if the provider
+accepted it but does not list it when asked.
 """
 
 from __future__ import annotations
@@ -12,21 +16,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Exists
 
 from bot.channels.transport import OutgoingMessage
 from bot.config import BotConfig, load_config
 from bot.consent import ConsentChange, record_consent
 from bot.gate import Action
 from bot.messages import Channel, Choice
-from bot.outbound_gate import OutboundGate
+from bot.outbound_gate import WINDOW_CLOSED_CODE, OutboundGate
 from bot.outbox_drafts import Draft, say_from
-from bot.status import advances, our_status
+from bot.status import FAILED, advances, our_status, status_reason
 from bot.store.inserts import insert_ignoring_duplicates
 from bot.store.models import Contact, DeliveryReport, OutboxMessage
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+WINDOW_CLOSED_REASON = "Twilio refused free-form WhatsApp text (63016)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +44,10 @@ class Claim:
     contact_id: int
     attempts: int
     ambiguous_since: datetime | None
-    """Start of an earlier attempt that may have reached the provider; look before resending."""
+    """Start of an earlier attempt that may have reached the provider: the claim only looks for
+    it there (the row was not gated), and the row is gated again if it is not found."""
+    lease_until: datetime
+    """When the claim's lease runs out: another sender may then claim the row."""
 
 
 class Result(StrEnum):
@@ -60,6 +70,8 @@ class SendOutcome:
     retry_at: datetime | None = None
     ambiguous_since: datetime | None = None
     opted_out_contact: int | None = None
+    lease_until: datetime | None = None
+    """The claim's lease: a retry or failure is written only while the row is still under it."""
 
 
 CLAIM_COLUMNS = ("id", "business_key", "conversation_id", "contact_id", "channel", "to_address",
@@ -84,19 +96,18 @@ def claim_due(session: Session, now: datetime, limit: int, lease: timedelta, *,
                 for row in _due_rows(session, now, min(limit, allowed), channel)]
     if not rows:
         return []
-    contacts = {c.id: c for c in session.scalars(
-        select(Contact).where(Contact.id.in_({row["contact_id"] for row in rows})))}
-    drafts = []
-    for row in sorted(rows, key=lambda r: r["id"]):
-        say, locale = say_from(row["render_args"])
-        drafts.append(Draft(row, contacts[row["contact_id"]], say, locale))
-    replacements = gate.check(session, drafts, now, config)
+    rows.sort(key=lambda r: r["id"])
+    lease_until = now + lease
+    # A row that may already be with the provider is looked up there before the gate rules on
+    # it: a message that went out must not be re-sent elsewhere because a rule changed since.
+    drafts = _drafts(session, [row for row in rows if row["attempt_started_at"] is None])
+    replacements = gate.check(session, list(drafts.values()), now, config) if drafts else []
     claims: list[Claim] = []
     verdicts: list[dict[str, object]] = []
-    for draft in drafts:
-        row = draft.row
-        if _sendable(draft):
-            claims.append(_claim(row))
+    for row in rows:
+        draft = drafts.get(row["id"])
+        if draft is None or _sendable(draft):
+            claims.append(_claim(row, lease_until))
         else:
             verdicts.append({"oid": row["id"], "s": row["status"], "r": row["status_reason"],
                              "d": max(row["due_at"], now)})
@@ -108,7 +119,8 @@ def claim_due(session: Session, now: datetime, limit: int, lease: timedelta, *,
             [draft.row for draft in replacements]).all())
         for draft in replacements:
             if draft.row["business_key"] in inserted and _sendable(draft):
-                claims.append(_claim({**draft.row, "id": inserted[draft.row["business_key"]]}))
+                claims.append(_claim({**draft.row, "id": inserted[draft.row["business_key"]]},
+                                     lease_until))
     if verdicts:
         session.connection().execute(
             update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")).values(
@@ -118,7 +130,7 @@ def claim_due(session: Session, now: datetime, limit: int, lease: timedelta, *,
     if claims:
         session.connection().execute(
             update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")).values(
-                status="sending", lease_until=now + lease, attempts=bindparam("n"),
+                status="sending", lease_until=lease_until, attempts=bindparam("n"),
                 attempt_started_at=bindparam("started"), content_sid=bindparam("sid"),
                 content_variables=bindparam("cv"), updated_at=now),
             [{"oid": c.message.outbox_id, "n": c.attempts, "started": c.ambiguous_since or now,
@@ -126,31 +138,60 @@ def claim_due(session: Session, now: datetime, limit: int, lease: timedelta, *,
     return claims
 
 
+def _drafts(session: Session, rows: list[dict]) -> dict[int, Draft]:
+    """The rows to gate, by id, with their contacts and what they were rendered from."""
+    if not rows:
+        return {}
+    contacts = {c.id: c for c in session.scalars(
+        select(Contact).where(Contact.id.in_({row["contact_id"] for row in rows})))}
+    drafts = {}
+    for row in rows:
+        say, locale = say_from(row["render_args"])
+        drafts[row["id"]] = Draft(row, contacts[row["contact_id"]], say, locale)
+    return drafts
+
+
 def _sendable(draft: Draft) -> bool:
     return draft.verdict is not None and draft.verdict.action is Action.SEND
 
 
-def _claim(row: dict) -> Claim:
+def _claim(row: dict, lease_until: datetime) -> Claim:
     # A row still "sending" after its lease, or queued again after an unanswered attempt,
-    # may already be with the provider.
+    # may already be with the provider: its claim only looks there, which is no new attempt.
+    ambiguous_since = row.get("attempt_started_at")
     return Claim(
         message=OutgoingMessage(
             outbox_id=row["id"], channel=Channel(row["channel"]), to=row["to_address"],
             body=row["body"], buttons=tuple(Choice(c["payload"], c["title"]) for c in row["choices"]),
             list_button=row["list_button"],
             content_sid=row["content_sid"], content_variables=row["content_variables"]),
-        contact_id=row["contact_id"], attempts=row.get("attempts", 0) + 1,
-        ambiguous_since=row.get("attempt_started_at"))
+        contact_id=row["contact_id"],
+        attempts=row.get("attempts", 0) + (0 if ambiguous_since else 1),
+        ambiguous_since=ambiguous_since, lease_until=lease_until)
+
+
+def _waiting_behind_an_earlier_message(now: datetime) -> Exists:
+    """Whether an earlier message to the row's recipient is still in flight or backing off: the
+    row waits so the recipient gets them in order (found through ``ix_outbox_recipient``)."""
+    earlier = OUTBOX.alias("earlier")
+    return exists().where(
+        earlier.c.to_address == OUTBOX.c.to_address, earlier.c.channel == OUTBOX.c.channel,
+        earlier.c.id < OUTBOX.c.id,
+        or_(earlier.c.status == "sending",
+            and_(earlier.c.status == "queued", earlier.c.attempts > 0, earlier.c.due_at > now)))
 
 
 def _due_rows(session: Session, now: datetime, limit: int,
               channel: str | None) -> list[dict[str, object]]:
-    """Rows whose lease ran out, then due queued rows (of one channel, when given)."""
+    """Rows whose lease ran out, then due queued rows (of one channel, when given), leaving out
+    those that must wait for an earlier message to the same recipient."""
     columns = [OUTBOX.c[name] for name in CLAIM_COLUMNS]
     postgres = session.get_bind().dialect.name == "postgresql"
-    due = (select(*columns).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now)
+    in_turn = ~_waiting_behind_an_earlier_message(now)
+    due = (select(*columns).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now, in_turn)
            .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit))
-    stale = (select(*columns).where(OUTBOX.c.status == "sending", OUTBOX.c.lease_until < now)
+    stale = (select(*columns).where(OUTBOX.c.status == "sending", OUTBOX.c.lease_until < now,
+                                    in_turn)
              .order_by(OUTBOX.c.id).limit(limit))
     if channel is not None:
         due, stale = due.where(OUTBOX.c.channel == channel), stale.where(OUTBOX.c.channel == channel)
@@ -162,45 +203,84 @@ def _due_rows(session: Session, now: datetime, limit: int,
 
 
 def record_outcomes(session: Session, outcomes: Sequence[SendOutcome], now: datetime) -> None:
-    """Write what the sender did; apply delivery reports that arrived before we knew the id."""
-    conn = session.connection()
+    """Write what the sender did; apply delivery reports that arrived before we knew the id.
+
+    "Sent" is written whatever became of the row meanwhile: the message went out. A retry or a
+    failure is written only while the row is still this claim's (``sending`` under the lease
+    the claim set): otherwise another sender has claimed it since, or it was dropped.
+    """
     sent = [o for o in outcomes if o.result is Result.SENT]
+    clashes = _record_sent(session, sent, now) if sent else []
     if sent:
-        conn.execute(
-            update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")).values(
-                status="sent", provider_id=bindparam("pid"), sent_at=now, lease_until=None,
-                status_reason=None, error_code=None, updated_at=now),
-            [{"oid": o.outbox_id, "pid": o.provider_id} for o in sent])
-        _apply_early_reports(session, [o.provider_id for o in sent if o.provider_id], now)
-    retry = [o for o in outcomes if o.result is Result.RETRY]
+        _apply_early_reports(session, [o.provider_id for o in sent
+                                       if o.provider_id and o not in clashes], now)
+    retry = [o for o in outcomes if o.result is Result.RETRY] + [
+        # Another row already holds the id found at the provider: look again.
+        SendOutcome(o.outbox_id, Result.RETRY, retry_at=now, lease_until=o.lease_until,
+                    ambiguous_since=o.ambiguous_since or now,
+                    reason=f"Twilio's {o.provider_id} is recorded for another message")
+        for o in clashes]
     if retry:
-        conn.execute(
-            update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")).values(
+        session.connection().execute(
+            update(OUTBOX).where(*_still_claimed()).values(
                 status="queued", due_at=bindparam("due"), status_reason=bindparam("r"),
                 error_code=bindparam("code"), attempt_started_at=bindparam("amb"),
                 lease_until=None, updated_at=now),
-            [{"oid": o.outbox_id, "due": o.retry_at, "r": o.reason, "code": o.error_code,
-              "amb": o.ambiguous_since} for o in retry])
+            [{"oid": o.outbox_id, "lease": o.lease_until, "due": o.retry_at, "r": o.reason,
+              "code": o.error_code, "amb": o.ambiguous_since} for o in retry])
     final = [o for o in outcomes if o.result is Result.FAILED]
     if final:
-        conn.execute(
-            update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")).values(
+        session.connection().execute(
+            update(OUTBOX).where(*_still_claimed()).values(
                 status=bindparam("s"), status_reason=bindparam("r"), error_code=bindparam("code"),
                 lease_until=None, updated_at=now),
-            [{"oid": o.outbox_id, "s": str(o.result), "r": (o.reason or "")[:300],
-              "code": o.error_code} for o in final])
+            [{"oid": o.outbox_id, "lease": o.lease_until, "s": str(o.result),
+              "r": (o.reason or "")[:300], "code": o.error_code} for o in final])
     for outcome in outcomes:
         if outcome.opted_out_contact is not None:
             record_carrier_opt_out(session, outcome.opted_out_contact, now,
                                    provider_id=outcome.provider_id)
 
 
+def _still_claimed() -> tuple[ColumnElement[bool], ...]:
+    """The row ``oid``, only while it is still under the claim's lease ``lease``."""
+    return (OUTBOX.c.id == bindparam("oid"), OUTBOX.c.status == "sending",
+            OUTBOX.c.lease_until == bindparam("lease"))
+
+
+def _record_sent(session: Session, sent: Sequence[SendOutcome],
+                 now: datetime) -> list[SendOutcome]:
+    """Mark rows sent with their provider ids; returns the outcomes whose id another row holds
+    already (a lookup matched the wrong message). Those are tried one by one, so that one clash
+    cannot roll back the rest of the batch."""
+    statement = update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")).values(
+        status="sent", provider_id=bindparam("pid"), sent_at=now, lease_until=None,
+        status_reason=None, error_code=None, updated_at=now)
+    connection = session.connection()
+
+    def written(outcomes: Sequence[SendOutcome]) -> bool:
+        try:
+            with connection.begin_nested():
+                connection.execute(statement, [{"oid": o.outbox_id, "pid": o.provider_id}
+                                               for o in outcomes])
+        except IntegrityError:
+            return False
+        return True
+
+    if written(sent):
+        return []
+    return [outcome for outcome in sent if not written([outcome])]
+
+
 def drop_queued(session: Session, subject: str, reason: str, now: datetime) -> int:
-    """Drop every message about ``subject`` that has not gone out yet (queued, or held for a
-    WhatsApp window); returns how many. One already being sent is past stopping."""
+    """Drop every message about ``subject`` that has not gone out yet (queued, held for a
+    WhatsApp window, or being sent); returns how many. A send in flight is past stopping, but
+    if it fails it is not retried; if it went out, it is still recorded as sent."""
     result = session.connection().execute(
-        update(OUTBOX).where(OUTBOX.c.subject == subject, OUTBOX.c.status.in_(("queued", "held")))
-        .values(status="dropped", status_reason=reason[:300], due_at=now, updated_at=now))
+        update(OUTBOX).where(OUTBOX.c.subject == subject,
+                             OUTBOX.c.status.in_(("queued", "held", "sending")))
+        .values(status="dropped", status_reason=reason[:300], due_at=now, lease_until=None,
+                updated_at=now))
     return result.rowcount
 
 
@@ -225,18 +305,47 @@ def _apply_early_reports(session: Session, provider_ids: list[str], now: datetim
 
 def apply_status(session: Session, provider_id: str, twilio_status: str, error_code: int | None,
                  now: datetime) -> bool:
-    """Move a sent message's status forward (never back); False when the id is not ours yet."""
+    """Move a sent message's status forward (never back); False when the id is not ours yet.
+
+    A WhatsApp text Twilio refused as outside the 24-hour window (63016) goes back to the gate,
+    which takes the fallback (approved template, another channel, or hold) — unless the
+    conversation has moved on, when a late resend would arrive out of turn.
+    """
     row = session.execute(
-        select(OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.contact_id)
+        select(OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.contact_id, OUTBOX.c.conversation_id,
+               OUTBOX.c.channel, OUTBOX.c.content_sid)
         .where(OUTBOX.c.provider_id == provider_id)).first()
     if row is None:
         return False
     new_status = our_status(twilio_status)
     if advances(row.status, twilio_status) and new_status != row.status:
-        session.connection().execute(
-            update(OUTBOX).where(OUTBOX.c.id == row.id).values(
-                status=new_status, error_code=error_code or None, updated_at=now,
-                status_reason=f"Twilio error {error_code}" if error_code else None))
+        if new_status in FAILED and _refused_free_form(session, row, error_code):
+            _back_to_the_gate(session, row.id, now)
+        else:
+            session.connection().execute(
+                update(OUTBOX).where(OUTBOX.c.id == row.id).values(
+                    status=new_status, error_code=error_code or None, updated_at=now,
+                    status_reason=status_reason(twilio_status, error_code)))
     if error_code == 21610:
         record_carrier_opt_out(session, row.contact_id, now, provider_id=provider_id)
     return True
+
+
+def _refused_free_form(session: Session, row: Row, error_code: int | None) -> bool:
+    """Whether a failure is Twilio refusing our free-form WhatsApp text, and the message is
+    still the conversation's latest."""
+    if (error_code != WINDOW_CLOSED_CODE or row.channel != Channel.WHATSAPP
+            or row.content_sid is not None):
+        return False
+    newer = session.execute(select(OUTBOX.c.id).where(
+        OUTBOX.c.conversation_id == row.conversation_id, OUTBOX.c.id > row.id).limit(1)).first()
+    return newer is None
+
+
+def _back_to_the_gate(session: Session, outbox_id: int, now: datetime) -> None:
+    """Queue the row again as refused free-form text; the gate's fallback picks it up."""
+    session.connection().execute(
+        update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(
+            status="queued", due_at=now, provider_id=None, sent_at=None, lease_until=None,
+            attempt_started_at=None, error_code=WINDOW_CLOSED_CODE,
+            status_reason=WINDOW_CLOSED_REASON, updated_at=now))

@@ -2,8 +2,9 @@
 
 Claims due rows, sends them through the transport — one at a time per recipient so a
 customer's messages arrive in order, many recipients at once — and records the outcomes.
-Transient failures back off (capped, with jitter); ambiguous ones (timeout, 5xx, a crash
-mid-send) are reconciled with the provider before any resend; permanent ones never retry.
+No send starts unless the claim's lease covers it. Transient failures back off (capped, with
+Twilio's Retry-After as a floor); ambiguous ones (timeout, 5xx, a crash mid-send) are looked
+up at the provider, and gated again before any resend; permanent ones never retry.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from bot.clock import Clock
 from bot.config import ConfigCache
 from bot.logs import mask_address
 from bot.outbound_gate import WINDOW_CLOSED_CODE, OutboundGate
-from bot.outbox import Claim, Result, SendOutcome, claim_due, record_outcomes
+from bot.outbox import (
+    WINDOW_CLOSED_REASON,
+    Claim,
+    Result,
+    SendOutcome,
+    claim_due,
+    record_outcomes,
+)
 from bot.pacing import Pacer, PacingConfig
 from bot.store.database import Store
 from bot.store.models import OutboxMessage
@@ -127,9 +135,10 @@ class OutboxSender:
 
     async def _send_in_order(self, claims: list[Claim]) -> list[SendOutcome]:
         outcomes = []
+        taken: set[str] = set()  # provider ids this recipient's rows got in this pass
         async with self.concurrency:
             for index, claim in enumerate(claims):
-                outcome = await self._send_one(claim)
+                outcome = await self._send_one(claim, taken)
                 outcomes.append(outcome)
                 if outcome.result is Result.RETRY:
                     # Keep the recipient's order: later messages wait for this one.
@@ -141,26 +150,42 @@ class OutboxSender:
     def _postpone(claim: Claim, until: datetime | None) -> SendOutcome:
         return SendOutcome(claim.message.outbox_id, Result.RETRY, retry_at=until,
                            reason="waiting for an earlier message to the same recipient",
-                           ambiguous_since=claim.ambiguous_since)
+                           ambiguous_since=claim.ambiguous_since, lease_until=claim.lease_until)
 
-    async def _send_one(self, claim: Claim) -> SendOutcome:
+    async def _send_one(self, claim: Claim, taken: set[str]) -> SendOutcome:
         message = claim.message
         started = self.clock.now()
+        if started + timedelta(seconds=self.transport.timeout) > claim.lease_until:
+            # Another sender may claim the row before the answer comes: leave it for later.
+            return self._retry_now(claim, "not started: the lease would run out mid-send",
+                                   claim.ambiguous_since)
         try:
             if claim.ambiguous_since is not None:
-                found = await self._already_sent(claim)
-                if found is not None:
-                    log.info("reconciled an earlier attempt", extra={"outbox_id": message.outbox_id})
-                    return SendOutcome(message.outbox_id, Result.SENT, provider_id=found)
+                return await self._reconcile(claim, taken)
             provider_id = await self.transport.send(message)
         except SendFailure as failure:
             return self._failed(claim, failure, started)
         except Exception as error:  # an unexpected client error: treat as "may have been sent"
             log.exception("unexpected send error", extra={"outbox_id": message.outbox_id})
             return self._failed(claim, SendFailure(FailureKind.AMBIGUOUS, repr(error)), started)
-        return SendOutcome(message.outbox_id, Result.SENT, provider_id=provider_id)
+        taken.add(provider_id)
+        return SendOutcome(message.outbox_id, Result.SENT, provider_id=provider_id,
+                           lease_until=claim.lease_until)
 
-    async def _already_sent(self, claim: Claim) -> str | None:
+    async def _reconcile(self, claim: Claim, taken: set[str]) -> SendOutcome:
+        """Record an earlier attempt the provider has; else send the row back to the gate, which
+        rules on it afresh (the window may have closed, the customer opted out) before a send."""
+        found = await self._already_sent(claim, taken)
+        if found is None:
+            return self._retry_now(claim, "not found at Twilio: gated and sent again", None)
+        taken.add(found)
+        log.info("reconciled an earlier attempt", extra={"outbox_id": claim.message.outbox_id})
+        return SendOutcome(claim.message.outbox_id, Result.SENT, provider_id=found,
+                           ambiguous_since=claim.ambiguous_since, lease_until=claim.lease_until)
+
+    async def _already_sent(self, claim: Claim, taken: set[str]) -> str | None:
+        """The oldest matching message at the provider that no row has: neither one recorded
+        nor one an earlier row of this recipient took in this pass."""
         assert claim.ambiguous_since is not None
         candidates = await self.transport.find_sent(claim.message, claim.ambiguous_since)
         if not candidates:
@@ -168,7 +193,13 @@ class OutboxSender:
         known = set(await self.store.read(lambda session: session.scalars(
             select(OutboxMessage.provider_id).where(OutboxMessage.provider_id.in_(candidates))
         ).all()))
-        return next((sid for sid in candidates if sid not in known), None)
+        return next((sid for sid in reversed(candidates) if sid not in known | taken), None)
+
+    def _retry_now(self, claim: Claim, reason: str,
+                   ambiguous_since: datetime | None) -> SendOutcome:
+        return SendOutcome(claim.message.outbox_id, Result.RETRY, retry_at=self.clock.now(),
+                           reason=reason, ambiguous_since=ambiguous_since,
+                           lease_until=claim.lease_until)
 
     def _failed(self, claim: Claim, failure: SendFailure, started: datetime) -> SendOutcome:
         message = claim.message
@@ -180,17 +211,20 @@ class OutboxSender:
                 # Nothing went out; the gate sees the code on the row and takes the fallback
                 # (approved template, another channel, or hold) on the next claim.
                 return SendOutcome(message.outbox_id, Result.RETRY, error_code=failure.code,
-                                   reason="Twilio refused free-form WhatsApp text (63016)",
-                                   retry_at=self.clock.now())
+                                   reason=WINDOW_CLOSED_REASON, retry_at=self.clock.now(),
+                                   lease_until=claim.lease_until)
             return SendOutcome(
                 message.outbox_id, Result.FAILED, error_code=failure.code, reason=failure.reason,
-                opted_out_contact=claim.contact_id if failure.code == OPTED_OUT_CODE else None)
+                opted_out_contact=claim.contact_id if failure.code == OPTED_OUT_CODE else None,
+                lease_until=claim.lease_until)
         ambiguous_since = (claim.ambiguous_since or started
                            if failure.kind is FailureKind.AMBIGUOUS else claim.ambiguous_since)
         if claim.attempts >= self.max_attempts:
             return SendOutcome(message.outbox_id, Result.FAILED, error_code=failure.code,
-                               reason=f"gave up after {claim.attempts} attempts: {failure.reason}")
+                               reason=f"gave up after {claim.attempts} attempts: {failure.reason}",
+                               lease_until=claim.lease_until)
         delay = backoff_delay(claim.attempts, self.rng, retry_after=failure.retry_after)
         return SendOutcome(message.outbox_id, Result.RETRY, error_code=failure.code,
                            reason=failure.reason, ambiguous_since=ambiguous_since,
-                           retry_at=self.clock.now() + timedelta(seconds=delay))
+                           retry_at=self.clock.now() + timedelta(seconds=delay),
+                           lease_until=claim.lease_until)

@@ -200,7 +200,8 @@ async def test_crash_mid_send_is_recovered_without_a_second_send(make_bot, datab
     await services.transport.send(claims[0].message)  # accepted by Twilio, then the crash
     assert await services.sender.drain() == 0  # leased: nobody else touches them yet
     clock.advance(seconds=61)
-    assert await services.sender.drain() == 2
+    # One is found at Twilio; the other is not, so it goes back through the gate and out.
+    assert await services.sender.drain() == 3
     assert sorted(m.to for m in double.messages) == sorted([CUSTOMER, "+14155550111"])
     rows = await _outbox(services)
     assert {r.status for r in rows} == {"sent"}
@@ -224,3 +225,33 @@ async def test_template_message_sends_content_sid_and_variables(make_bot, databa
     [sent] = double.messages
     assert sent.content_sid == "HX" + "1" * 32
     assert json.loads(sent.content_variables) == {"1": "19,00 €"}
+
+
+async def test_a_later_reply_waits_for_an_earlier_one_backing_off(make_bot, database_url, twilio,
+                                                                  clock):
+    """A reply refused with 429 backs off; the customer's next reply, due at once, waits for it,
+    so Twilio gets them in the order they were written."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    double.fail_next(Fault(429, 20429, "Too Many Requests"))
+    await bot.message(CUSTOMER, "hi")
+    await services.sender.drain()  # the greeting: 429, backs off
+    await bot.message(CUSTOMER, "when will I be charged?")
+    assert await services.sender.drain() == 0  # the answer waits for the greeting
+    clock.advance(seconds=10)
+    await services.sender.drain()
+    rows = await _outbox(services)
+    assert [r.status for r in rows] == ["sent", "sent"]
+    assert [r.provider_id for r in rows] == [m.sid for m in double.messages]
+
+
+async def test_retry_after_from_twilio_is_respected(make_bot, database_url, twilio, clock):
+    """A 429 with Retry-After: 30 is not retried sooner than 30 seconds later."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    double.fail_next(Fault(429, 20429, "Too Many Requests", retry_after="30"))
+    await bot.message(CUSTOMER, "hi")
+    await services.sender.drain()
+    [row] = await _outbox(services)
+    assert row.status == "queued"
+    assert (row.due_at - clock.now()).total_seconds() >= 30

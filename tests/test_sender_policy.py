@@ -7,9 +7,9 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 
 from bot.channels.transport import FailureKind
-from bot.channels.twilio_rest import classify
+from bot.channels.twilio_rest import classify, retry_after_seconds
 from bot.sender import backoff_delay
-from bot.status import advances, our_status
+from bot.status import advances, canonical_status, our_status
 
 
 def test_backoff_grows_exponentially_with_equal_jitter() -> None:
@@ -64,6 +64,9 @@ def test_classify_reraises_programming_errors() -> None:
     ("undelivered", "read", False),
     ("sent", "queued", False),
     ("sent", "teleported", False),
+    ("sent", "canceled", True),
+    ("sent", "received", False),
+    ("failed", "canceled", False),
 ])
 def test_status_never_moves_backwards(current: str, reported: str, moves: bool) -> None:
     """Later statuses replace earlier ones; earlier or unknown ones are ignored."""
@@ -74,3 +77,27 @@ def test_twilio_in_flight_statuses_mean_sent() -> None:
     """queued/accepted/sending at Twilio are all 'sent' from the outbox's point of view."""
     assert {our_status(s) for s in ("queued", "accepted", "sending", "sent")} == {"sent"}
     assert our_status("delivered") == "delivered"
+
+
+def test_twilio_end_statuses_map_to_ours() -> None:
+    """A message canceled at Twilio failed; a partly delivered one counts as delivered."""
+    assert our_status("canceled") == "failed"
+    assert our_status(canonical_status("partially_delivered")) == "delivered"
+
+
+@pytest.mark.parametrize(("headers", "seconds"), [
+    ({"Retry-After": "30"}, 30.0),
+    ({"Retry-After": "Wed, 21 Oct 2026 07:28:30 GMT", "Date": "Wed, 21 Oct 2026 07:28:00 GMT"},
+     30.0),
+    ({"Retry-After": "Wed, 21 Oct 2026 07:28:30 GMT"}, None),
+    ({"Retry-After": "soon"}, None),
+    ({}, None),
+])
+def test_retry_after_is_read_as_seconds(headers: dict[str, str], seconds: float | None) -> None:
+    """Retry-After counts as seconds, or as an HTTP date against the response's Date header."""
+    assert retry_after_seconds(headers) == seconds
+
+
+def test_a_transient_failure_keeps_retry_after() -> None:
+    """The provider's Retry-After travels with a 429's classification."""
+    assert classify(_twilio_error(429, 20429), retry_after=30.0).retry_after == 30.0

@@ -75,3 +75,60 @@ async def test_unsigned_or_unknown_status_is_refused(make_bot, sqlite_url, twili
     form = {"MessageSid": new_sid(), "MessageStatus": "delivered"}
     assert (await bot.post_signed("/twilio/status", form, signature="bad")).status == 403
     assert await _report(bot, new_sid(), "vanished") == 400
+
+
+async def test_window_closed_report_takes_the_whatsapp_fallback(make_bot, database_url, twilio,
+                                                                clock):
+    """A 63016 that arrives in a status callback is handled like the synchronous one: the message
+    goes back to the gate, which holds it (no template, no other channel) instead of failing it."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(f"whatsapp:{CUSTOMER}", "when will I be charged?")
+    await services.sender.drain()
+    [sent] = double.messages
+    assert await _report(bot, sent.sid, "failed", ErrorCode="63016") == 204
+    await services.sender.drain()
+    row = await _row(services)
+    assert (row.status, row.error_code, row.provider_id) == ("held", 63016, None)
+    assert len(double.messages) == 1
+
+
+async def test_window_closed_report_after_a_newer_message_only_fails(make_bot, database_url,
+                                                                     twilio, clock):
+    """When the conversation has moved on, a late 63016 marks its message failed: resending it
+    now would arrive out of turn."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(f"whatsapp:{CUSTOMER}", "when will I be charged?")
+    await services.sender.drain()
+    await bot.message(f"whatsapp:{CUSTOMER}", "how do I pause?")
+    await services.sender.drain()
+    first = double.messages[0]
+    assert await _report(bot, first.sid, "failed", ErrorCode="63016") == 204
+    await services.sender.drain()
+    rows = await services.store.read(
+        lambda s: list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))))
+    assert [(r.status, r.error_code) for r in rows] == [("failed", 63016), ("sent", None)]
+    assert len(double.messages) == 2
+
+
+async def test_every_documented_twilio_status_is_accepted(make_bot, database_url, twilio, clock):
+    """Twilio's statuses we do not act on (receiving, received…) answer 204 like the others;
+    'canceled' ends a message as failed, 'partially_delivered' counts as delivered."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(CUSTOMER, "hi")
+    await services.sender.drain()
+    sid = double.messages[0].sid
+    for status in ("accepted", "scheduled", "queued", "sending", "sent", "receiving",
+                   "received"):
+        assert await _report(bot, sid, status) == 204
+    assert (await _row(services)).status == "sent"
+    assert await _report(bot, sid, "partially_delivered") == 204
+    assert (await _row(services)).status == "delivered"
+    await bot.message("+14155550111", "hi")
+    await services.sender.drain()
+    assert await _report(bot, double.messages[1].sid, "canceled") == 204
+    canceled = await services.store.read(lambda s: s.scalars(
+        select(OutboxMessage).where(OutboxMessage.provider_id == double.messages[1].sid)).one())
+    assert (canceled.status, canceled.status_reason) == ("failed", "canceled at Twilio")

@@ -8,9 +8,9 @@ with Twilio's JSON shapes and error bodies, checks Basic auth, and can be told t
 from __future__ import annotations
 
 import asyncio
-import itertools
 import secrets
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -30,6 +30,8 @@ class Fault:
     message: str = "injected failure"
     accept_then_hang: float | None = None
     """Store the message, then wait this long before answering (the client times out)."""
+    retry_after: str | None = None
+    """A Retry-After header to send with the error (seconds, or an HTTP date)."""
 
 
 @dataclass
@@ -55,7 +57,8 @@ class TwilioDouble:
     requests: int = 0
     list_requests: int = 0
     delay: float = 0.0
-    _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    clock: Callable[[], datetime] | None = None
+    """Stamps created messages (a test's clock, when it moves time); the real clock otherwise."""
 
     def fail_next(self, *faults: Fault) -> None:
         """Make the next create requests fail, in order."""
@@ -83,10 +86,12 @@ class TwilioDouble:
         return auth.login == ACCOUNT_SID and auth.password == AUTH_TOKEN
 
     @staticmethod
-    def _error(status: int, code: int | None, message: str) -> web.Response:
+    def _error(status: int, code: int | None, message: str,
+               retry_after: str | None = None) -> web.Response:
         return web.json_response({"code": code, "message": message, "status": status,
                                   "more_info": f"https://www.twilio.com/docs/errors/{code}"},
-                                 status=status)
+                                 status=status,
+                                 headers={"Retry-After": retry_after} if retry_after else None)
 
     def _resource(self, message: SentMessage) -> dict:
         return {
@@ -110,7 +115,7 @@ class TwilioDouble:
             await asyncio.sleep(self.delay)
         fault = self.faults.popleft() if self.faults else None
         if fault is not None and fault.accept_then_hang is None:
-            return self._error(fault.status, fault.code, fault.message)
+            return self._error(fault.status, fault.code, fault.message, fault.retry_after)
         if not form.get("To") or not (form.get("Body") or form.get("ContentSid")):
             return self._error(400, 21602, "Message body is required.")
         if not (form.get("From") or form.get("MessagingServiceSid")):
@@ -124,7 +129,7 @@ class TwilioDouble:
             content_variables=form.get("ContentVariables"),
             status_callback=form.get("StatusCallback"),
             messaging_service_sid=form.get("MessagingServiceSid"),
-            created=datetime.now(UTC).replace(microsecond=0))
+            created=(self.clock or (lambda: datetime.now(UTC)))().replace(microsecond=0))
         self.messages.append(message)
         if fault is not None and fault.accept_then_hang is not None:
             await asyncio.sleep(fault.accept_then_hang)

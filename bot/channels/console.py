@@ -13,6 +13,8 @@ from bot.logs import mask_address
 class ConsoleTransport:
     """Prints outbound messages instead of calling Twilio (sandbox mode and ``bot chat``)."""
 
+    timeout = 0.0
+
     def __init__(self, stream: TextIO | None = None, *, chat: bool = False) -> None:
         self.stream = stream or sys.stdout
         self.chat = chat

@@ -52,6 +52,9 @@ class OutgoingMessage:
 class Transport(Protocol):
     """Sends messages to customers."""
 
+    timeout: float
+    """The longest one request to the provider may take, in seconds."""
+
     async def send(self, message: OutgoingMessage) -> str:
         """Send; return the provider's message id or raise SendFailure."""
         ...

@@ -11,12 +11,15 @@ import base64
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
+from twilio.base.version import Version
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -71,7 +74,12 @@ class BaseUrlHttpClient(AsyncHttpClient):
             allow_redirects=allow_redirects,
         ) as response:
             text = await response.text()
-            return Response(response.status, text, response.headers)
+            result = Response(response.status, text, response.headers)
+        if response.status == 429:
+            # twilio's exception keeps no headers, so Retry-After is read here.
+            raise classify(Version.exception(method, uri, result, "Too many requests"),
+                           retry_after=retry_after_seconds(response.headers))
+        return result
 
     async def close(self) -> None:
         if self._session is not None:
@@ -79,13 +87,31 @@ class BaseUrlHttpClient(AsyncHttpClient):
             self._session = None
 
 
-def classify(error: Exception) -> SendFailure:
-    """Map a client error to what the retry policy should do with it."""
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """A response's Retry-After in seconds: a number, or an HTTP date read against the
+    response's own Date (no local clock involved); None when absent or unreadable."""
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        until, sent = parsedate_to_datetime(value), parsedate_to_datetime(headers["Date"])
+        return max((until - sent).total_seconds(), 0.0)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def classify(error: Exception, *, retry_after: float | None = None) -> SendFailure:
+    """Map a client error to what the retry policy should do with it (``retry_after``: the
+    provider's Retry-After, kept for a transient failure)."""
     if isinstance(error, TwilioRestException):
         code = error.code if isinstance(error.code, int) else None
         reason = f"Twilio {error.status}" + (f" error {code}" if code else "") + f": {error.msg}"
         if error.status == 429 or code in TRANSIENT_CODES:
-            return SendFailure(FailureKind.TRANSIENT, reason, code)
+            return SendFailure(FailureKind.TRANSIENT, reason, code, retry_after)
         if error.status >= 500:
             return SendFailure(FailureKind.AMBIGUOUS, reason, code)
         return SendFailure(FailureKind.PERMANENT, reason, code)
@@ -103,6 +129,7 @@ class TwilioTransport:
                  sms_from: str | None, messaging_service_sid: str | None,
                  whatsapp_from: str | None, timeout: float = 15.0) -> None:
         self.http = BaseUrlHttpClient(base_url, timeout)
+        self.timeout = timeout
         self.client = Client(account_sid, auth_token, http_client=self.http)
         self.status_callback = status_callback
         self.sms_from = sms_from
@@ -177,17 +204,28 @@ class TwilioTransport:
             filters["from_"] = sender["from_"]
         try:
             found = await self.client.messages.list_async(**filters)
+        except SendFailure:
+            raise
         except Exception as error:
             raise classify(error) from error
-        plain = not (message.content_sid or _interactive(message))
         return [
             str(item.sid) for item in found
             if item.date_created is not None and item.date_created >= since - CLOCK_SKEW
-            and (not plain or item.body == message.body)
+            and _same_text(item.body, message)
         ]
 
     async def close(self) -> None:
         await self.http.close()
+
+
+def _same_text(listed: str | None, message: OutgoingMessage) -> bool:
+    """Whether a listed message's body can be ``message``: an approved template's is Twilio's
+    own wording (any body may match), a session content's is our text when Twilio lists one."""
+    if message.content_sid:
+        return True
+    if _interactive(message):
+        return not listed or listed == message.body
+    return listed == message.body
 
 
 def _interactive(message: OutgoingMessage) -> bool:

@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.addresses import InvalidAddress, split_channel_address
 from bot.messages import Inbound, Media
-from bot.status import KNOWN_STATUSES
+from bot.status import KNOWN_STATUSES, canonical_status
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -120,6 +120,7 @@ def parse_status(form: MultiDict[str]) -> StatusReport:
         raise WebhookRejected(400, "MessageSid is malformed")
     if status not in KNOWN_STATUSES:
         raise WebhookRejected(400, f"unknown MessageStatus {status!r}")
+    status = canonical_status(status)
     raw_code = form.get("ErrorCode") or ""
     try:
         code = int(raw_code) if raw_code else None

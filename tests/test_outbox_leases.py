@@ -1,0 +1,95 @@
+"""A claimed row belongs to its claim only while the lease lasts: a sender never starts a send
+its lease may not cover, and an outcome written late never undoes what happened to the row
+meanwhile (another worker's claim, a paid invoice's dropped notice)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.sender import OutboxSender
+from bot.store.models import OutboxMessage
+from tests.conftest import live_settings
+from tests.test_gate_delivery import ny
+from tests.twilio_double import Fault
+
+CUSTOMER = "+14155550100"
+BEARER = {"Authorization": "Bearer test-api-token"}
+
+
+async def _outbox(services) -> list[OutboxMessage]:
+    return await services.store.read(
+        lambda s: list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))))
+
+
+async def test_a_second_worker_never_resends_what_the_first_still_has_in_flight(
+        make_bot, database_url, twilio, clock):
+    """Four replies to one number take a second each to send, longer together than the lease:
+    the first worker stops starting sends its lease cannot cover, a second worker that looks
+    once the lease is over finds nothing of the first's to redo, and each reply goes out once."""
+    double, base = twilio
+    double.clock = clock.now
+    settings = live_settings(database_url, base, send_lease_seconds=3.0, twilio_timeout_seconds=2.0)
+    bot, services = await make_bot(settings, clock=clock)
+    for text in ("hi", "when will I be charged?", "how do I update my card?", "how do I pause?"):
+        await bot.message(CUSTOMER, text)
+    first = services.sender
+    second = OutboxSender(services.store, services.transport, clock, gate=first.gate,
+                          config=first.config, lease=first.lease)
+    leased_until = clock.now() + first.lease
+    send = services.transport.send
+    second_looked = False
+
+    async def slow_send(message):
+        nonlocal second_looked
+        clock.advance(seconds=1.2)
+        if clock.now() > leased_until and not second_looked:
+            second_looked = True  # the other worker's pass, while this send is under way
+            await second.send_due()
+        return await send(message)
+
+    services.transport.send = slow_send
+    await first.send_due()
+    await first.drain()
+    rows = await _outbox(services)
+    assert len(double.messages) == 4
+    assert [(r.status, r.provider_id) for r in rows] == [("sent", m.sid) for m in double.messages]
+
+
+async def test_a_notice_in_flight_when_the_invoice_is_paid_is_not_retried(make_bot, database_url,
+                                                                         twilio, clock):
+    """The payment succeeds while the dunning SMS is being sent and Twilio answers 503: the
+    notice is dropped for good, not queued again for the retry."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    clock.set(ny(14, 12))
+
+    async def event(body: dict) -> None:
+        response = await bot.client.post("/api/events", json=body, headers=BEARER)
+        assert response.status == 202, await response.text()
+
+    await event({"id": "evt_1", "type": "customer.upserted", "customer": {
+        "id": "cus_1", "phone": "+12125550100", "locale": "en", "timezone": "America/New_York",
+        "plan": "pro", "status": "active",
+        "consent": {"sms": True, "source": "checkout", "at": "2026-07-01T10:00:00Z"}}})
+    await event({"id": "evt_2", "type": "payment.failed", "customer_id": "cus_1",
+                 "invoice": {"id": "in_1", "amount": "19.00", "currency": "USD",
+                             "hosted_url": None}})
+    await services.scheduler.run_due()
+    send = services.transport.send
+
+    async def paid_while_sending(message):
+        await event({"id": "evt_3", "type": "payment.succeeded", "customer_id": "cus_1",
+                     "invoice_id": "in_1"})
+        services.transport.send = send
+        double.fail_next(Fault(503))
+        return await send(message)
+
+    services.transport.send = paid_while_sending
+    await services.sender.drain()
+    for _ in range(3):
+        clock.advance(minutes=10)
+        await services.scheduler.run_due()
+        await services.sender.drain()
+    assert double.messages == []
+    [notice] = [r for r in await _outbox(services) if r.subject]
+    assert (notice.status, notice.status_reason) == ("dropped", "the invoice was paid")
