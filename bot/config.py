@@ -15,6 +15,7 @@ and reads it from the turn's snapshot: ``turn.config.get(PauseConfig).lengths_mo
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -24,6 +25,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.store.models import ConfigEntry
+
+log = logging.getLogger(__name__)
 
 
 class ConfigSection(BaseModel):
@@ -83,10 +86,13 @@ class BotConfig:
 
 
 def parse_section(name: str, data: Any) -> ConfigSection:
-    """Validate ``data`` as section ``name``; ConfigError with field-level reasons otherwise."""
+    """Validate ``data`` as section ``name``; ConfigError with field-level reasons otherwise.
+    A value of the section already (validated before a write transaction) is returned as is."""
     section = _SECTIONS.get(name)
     if section is None:
         raise ConfigError(name, [FieldProblem("", f"unknown section {name!r}")])
+    if isinstance(data, section):
+        return data
     try:
         return section.model_validate(data)
     except ValidationError as error:
@@ -97,15 +103,15 @@ def parse_section(name: str, data: Any) -> ConfigSection:
 
 def load_config(session: Session) -> BotConfig:
     """Read every stored section. A stored section that no longer validates (an older shape)
-    falls back to its defaults rather than stopping the service."""
+    falls back to its defaults rather than stopping the service, and is logged."""
     stored: dict[str, ConfigSection] = {}
     version = 0
     for entry in session.scalars(select(ConfigEntry)):
         version = max(version, entry.version)
         try:
             stored[entry.name] = parse_section(entry.name, entry.value)
-        except ConfigError:
-            continue
+        except ConfigError as error:
+            log.warning("stored settings no longer valid, using the defaults: %s", error)
     return BotConfig(stored, version)
 
 

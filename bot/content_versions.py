@@ -16,7 +16,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -72,6 +71,22 @@ class Scope:
         """SQL conditions selecting this scope's versions."""
         return (ContentVersion.kind == str(self.kind), ContentVersion.key == self.key,
                 ContentVersion.locale == self.locale, ContentVersion.channel == self.channel)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A change to one scope, ready to be written as its next version.
+
+    The editors hand out checked edits only, made before the write transaction (checking
+    renders and parses) so that the transaction only writes.
+    """
+
+    scope: Scope
+    source: str | None
+    """The new text (None: back to the shipped file)."""
+    shipped: str
+    """The shipped file's text now: the base of the diff when nothing was edited before."""
+    note: str | None = None
 
 
 class UnknownVersion(LookupError):
@@ -177,16 +192,15 @@ def find_version(session: Session, scope: Scope, version: int) -> ContentVersion
         *scope.where(), ContentVersion.version == version)).first()
 
 
-def save_version(session: Session, scope: Scope, source: str | None, *, shipped: str,
-                 author: str, now: datetime, note: str | None = None,
+def save_version(session: Session, edit: Edit, *, author: str, now: datetime,
                  base_version: int | None = None) -> ContentVersion | None:
-    """Append a version of ``scope`` holding ``source`` (None: back to the shipped file).
+    """Append a version of ``edit.scope`` holding ``edit.source``; None when the text in force
+    is that text already (nothing to save).
 
-    ``shipped`` is the shipped file's text now, the base of the diff when nothing was edited
-    before. With ``base_version`` (the version the editor started from; 0 for the shipped file)
-    a save made after someone else's raises VersionConflict instead of silently replacing it.
-    Returns None when the text would not change.
+    With ``base_version`` (the version the editor started from; 0 for the shipped file) a save
+    made after someone else's raises VersionConflict instead of silently replacing it.
     """
+    scope, source, shipped = edit.scope, edit.source, edit.shipped
     current = current_version(session, scope)
     number = current.version if current else 0
     if base_version is not None and base_version != number:
@@ -203,23 +217,21 @@ def save_version(session: Session, scope: Scope, source: str | None, *, shipped:
         diff=text_diff(in_force if in_force is not None else shipped,
                        source if source is not None else shipped,
                        before_name=before_name, after_name=after_name),
-        note=note, author=author, created_at=now)
+        note=edit.note, author=author, created_at=now)
     session.add(row)
     session.flush()
     return row
 
 
-def restore_version(session: Session, scope: Scope, version: int | None, *, shipped: str,
-                    author: str, now: datetime,
-                    check: Callable[[str], None]) -> ContentVersion | None:
-    """Roll back: append a copy of an older version — ``check`` raises when its text breaks
-    today's rules — or, with ``version`` None, put the shipped file back."""
+def rollback_edit(session: Session, scope: Scope, version: int | None, *, shipped: str) -> Edit:
+    """The edit that rolls ``scope`` back to an older version's text, or with ``version`` None
+    to the shipped file; UnknownVersion when there is no such version. Not checked here: the
+    editor checks the old text against today's rules."""
     source, note = None, "restored the shipped file"
     if version is not None:
         old = find_version(session, scope, version)
         if old is None:
             raise UnknownVersion(f"{scope.label} has no version {version}")
         if old.source is not None:
-            check(old.source)
             source, note = old.source, f"restored version {version}"
-    return save_version(session, scope, source, shipped=shipped, author=author, now=now, note=note)
+    return Edit(scope, source, shipped, note)

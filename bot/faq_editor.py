@@ -8,21 +8,20 @@ each other (follow-ups, the menu), so they are checked and saved together.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from bot.content_versions import (
     ContentKind,
+    Edit,
     Scope,
     current_versions,
     digest,
     history,
-    restore_version,
-    save_version,
+    rollback_edit,
 )
-from bot.faq import MATCH_THRESHOLD, FaqBook, FaqFileError, FaqLibrary, FaqMatch, parse_faq_text
+from bot.faq import FaqBook, FaqFileError, FaqLibrary, FaqMatch, parse_faq_text
 from bot.i18n import LOCALES_DIR
 from bot.keywords import forbidden_reply_instructions
 from bot.render import (
@@ -109,7 +108,6 @@ class FaqAnswer:
 
     greeting: bool
     match: FaqMatch | None
-    threshold: float = MATCH_THRESHOLD
 
 
 def check_faq(locale: str, text: str) -> FaqCheck:
@@ -160,40 +158,54 @@ class FaqEditor:
             raise ValueError(f"locale must be one of {', '.join(self.locales)}")
 
     def overview(self, session: Session) -> list[FaqStatus]:
-        """Every locale's FAQ with its state."""
+        """Every locale's FAQ with its state (each locale's text parsed once)."""
         current = current_versions(session, ContentKind.FAQ)
-        return [self._status(locale, current) for locale in self.locales]
+        books = {locale: self._book(locale, current) for locale in self.locales}
+        return [self._status(locale, books, current) for locale in self.locales]
 
     def view(self, session: Session, locale: str) -> FaqView:
         """One locale's FAQ with its check and history."""
         self._locale(locale)
-        status = self._status(locale, current_versions(session, ContentKind.FAQ))
+        current = current_versions(session, ContentKind.FAQ)
+        text = self._text(locale, self._edited(locale, current))
+        check = check_faq(locale, text)
         versions = tuple(history(session, Scope.faq(locale)))
-        shipped = self.shipped(locale)
-        edited = status.edited.source if status.edited is not None else None
-        text = edited if edited is not None else shipped
-        return FaqView(status, versions[0].version if versions else 0, text, shipped,
-                       check_faq(locale, text), versions)
+        return FaqView(self._status(locale, {locale: check.book}, current),
+                       versions[0].version if versions else 0, text, self.shipped(locale), check,
+                       versions)
 
-    def _status(self, locale: str, current: dict[Scope, ContentVersion]) -> FaqStatus:
+    def _edited(self, locale: str, current: dict[Scope, ContentVersion]) -> ContentVersion | None:
+        """The operator's version in force (None: the shipped file is)."""
         own = current.get(Scope.faq(locale))
-        edited = own if own is not None and own.source is not None else None
-        book = self._book(locale, edited)
-        return FaqStatus(locale, edited, len(book.entries) if book else 0,
-                         self._coverage(locale, book, edited, current))
+        return own if own is not None and own.source is not None else None
 
-    def _book(self, locale: str, edited: ContentVersion | None) -> FaqBook | None:
+    def _text(self, locale: str, edited: ContentVersion | None) -> str:
         text = edited.source if edited is not None else None
-        return check_faq(locale, text if text is not None else self.shipped(locale)).book
+        return text if text is not None else self.shipped(locale)
+
+    def _book(self, locale: str, current: dict[Scope, ContentVersion]) -> FaqBook | None:
+        """The locale's text in force parsed, without the rest of the check (None: invalid)."""
+        try:
+            return parse_faq_text(locale, self._text(locale, self._edited(locale, current)), "FAQ")
+        except FaqFileError:
+            return None
+
+    def _status(self, locale: str, books: dict[str, FaqBook | None],
+                current: dict[Scope, ContentVersion]) -> FaqStatus:
+        """``books`` holds the locale's parsed text in force, and may hold the default one's."""
+        edited, book = self._edited(locale, current), books[locale]
+        return FaqStatus(locale, edited, len(book.entries) if book else 0,
+                         self._coverage(locale, book, edited, books, current))
 
     def _coverage(self, locale: str, book: FaqBook | None, edited: ContentVersion | None,
+                  books: dict[str, FaqBook | None],
                   current: dict[Scope, ContentVersion]) -> Coverage:
         if book is None:
             return Coverage(Translation.MISSING, "no valid FAQ: the default locale's is used")
         if locale != SOURCE_LOCALE and SOURCE_LOCALE in self.locales:
-            source_edit = current.get(Scope.faq(SOURCE_LOCALE))
-            source_edit = source_edit if source_edit and source_edit.source is not None else None
-            source_book = self._book(SOURCE_LOCALE, source_edit)
+            source_edit = self._edited(SOURCE_LOCALE, current)
+            source_book = (books[SOURCE_LOCALE] if SOURCE_LOCALE in books
+                           else self._book(SOURCE_LOCALE, current))
             if source_book is not None and (missing := set(source_book.entries) - set(book.entries)):
                 return Coverage(Translation.MISSING, f"entries only in {SOURCE_LOCALE}: "
                                                      f"{', '.join(sorted(missing))}")
@@ -223,27 +235,26 @@ class FaqEditor:
             book = check.book
         return FaqAnswer(book.is_greeting(question), book.match(question))
 
-    def save(self, session: Session, locale: str, text: str, *, author: str, now: datetime,
-             base_version: int | None = None) -> ContentVersion | None:
-        """Save a checked FAQ as the next version; FaqRefused with the problems otherwise."""
+    def edit(self, locale: str, text: str) -> Edit:
+        """An FAQ checked for saving as the next version (``save_version`` writes it);
+        FaqRefused with the problems otherwise."""
         text = normalize_source(text)
-        check = self.check(locale, text)
-        if not check.ok:
-            raise FaqRefused(check)
-        return save_version(session, Scope.faq(locale), text, shipped=self.shipped(locale),
-                            author=author, now=now, base_version=base_version)
+        self._approve(locale, text)
+        return Edit(Scope.faq(locale), text, self.shipped(locale))
 
-    def restore(self, session: Session, locale: str, version: int | None, *, author: str,
-                now: datetime) -> ContentVersion | None:
-        """Roll back to an older version (checked again), or to the shipped file (None)."""
+    def rollback(self, session: Session, locale: str, version: int | None) -> Edit:
+        """The edit that rolls back to an older version (checked again), or to the shipped file
+        (None)."""
         self._locale(locale)
+        edit = rollback_edit(session, Scope.faq(locale), version, shipped=self.shipped(locale))
+        if edit.source is not None:
+            self._approve(locale, edit.source)
+        return edit
 
-        def still_valid(text: str) -> None:
-            if not (check := self.check(locale, text)).ok:
-                raise FaqRefused(check)
-
-        return restore_version(session, Scope.faq(locale), version, shipped=self.shipped(locale),
-                               author=author, now=now, check=still_valid)
+    def _approve(self, locale: str, text: str) -> None:
+        """FaqRefused unless the text keeps every rule."""
+        if not (check := self.check(locale, text)).ok:
+            raise FaqRefused(check)
 
 
 def _shown_as(titles: list[str]) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,12 @@ from sqlalchemy.orm import Session
 
 from bot.content_versions import (
     ContentKind,
+    Edit,
     Scope,
     current_versions,
     digest,
     history,
-    restore_version,
-    save_version,
+    rollback_edit,
 )
 from bot.message_specs import MessageSpec
 from bot.messages import Channel
@@ -193,32 +192,30 @@ class TemplateEditor:
 
     # -- versions -------------------------------------------------------------------------------
 
-    def save(self, session: Session, key: str, locale: str, channel: Channel, source: str, *,
-             author: str, now: datetime, base_version: int | None = None,
-             note: str | None = None) -> ContentVersion | None:
-        """Save a checked text as the next version; TemplateRefused with the problems otherwise.
-        None when it equals the text in force (nothing to save)."""
+    def edit(self, key: str, locale: str, channel: Channel, source: str, *,
+             note: str | None = None) -> Edit:
+        """A text checked for saving as the next version (``save_version`` writes it);
+        TemplateRefused with the problems otherwise."""
         source = normalize_source(source)
-        check = self.check(key, locale, channel, source)
-        if not check.ok:
-            raise TemplateRefused(check)
-        return save_version(session, Scope.template(key, locale, channel), source,
-                            shipped=self.localized(key, locale, channel), author=author, now=now,
-                            note=note, base_version=base_version)
+        self._approve(key, locale, channel, source)
+        return Edit(Scope.template(key, locale, channel), source,
+                    self.localized(key, locale, channel), note)
 
-    def restore(self, session: Session, key: str, locale: str, channel: Channel,
-                version: int | None, *, author: str, now: datetime) -> ContentVersion | None:
-        """Roll back to an older version (checked again: rules may have changed since), or to
-        the shipped file when ``version`` is None."""
+    def rollback(self, session: Session, key: str, locale: str, channel: Channel,
+                 version: int | None) -> Edit:
+        """The edit that rolls back to an older version (checked again: rules may have changed
+        since), or to the shipped file when ``version`` is None."""
         self._scope(key, locale, channel)
+        edit = rollback_edit(session, Scope.template(key, locale, channel), version,
+                             shipped=self.localized(key, locale, channel))
+        if edit.source is not None:
+            self._approve(key, locale, channel, edit.source)
+        return edit
 
-        def still_valid(source: str) -> None:
-            if not (check := self.check(key, locale, channel, source)).ok:
-                raise TemplateRefused(check)
-
-        return restore_version(session, Scope.template(key, locale, channel), version,
-                               shipped=self.localized(key, locale, channel), author=author,
-                               now=now, check=still_valid)
+    def _approve(self, key: str, locale: str, channel: Channel, source: str) -> None:
+        """TemplateRefused unless the text keeps every rule."""
+        if not (check := self.check(key, locale, channel, source)).ok:
+            raise TemplateRefused(check)
 
 
 def normalize_source(source: str) -> str:

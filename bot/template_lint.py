@@ -95,11 +95,6 @@ class TemplateCheck:
         return tuple(p for p in self.problems if p.severity is Severity.ERROR)
 
     @property
-    def warnings(self) -> tuple[Problem, ...]:
-        """Problems shown but allowed."""
-        return tuple(p for p in self.problems if p.severity is Severity.WARNING)
-
-    @property
     def ok(self) -> bool:
         """Whether the template may be saved."""
         return not self.errors

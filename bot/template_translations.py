@@ -18,16 +18,20 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations
+from babel.util import pathmatch
 from jinja2.ext import babel_extract
 
+from bot import PROJECT_ROOT
 from bot.i18n import LOCALES_DIR
+from bot.render import TEMPLATES_DIR
 
 SOURCE_LOCALE = "en"
 """The language the shipped templates (the catalogs' msgids) are written in."""
-# The options babel.cfg extracts templates with: msgids must come out identical.
-_EXTRACT_OPTIONS = {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}
+BABEL_CFG = LOCALES_DIR / "babel.cfg"
+"""How ``bot locales extract`` reads the sources: which extractor, with which options."""
 # With the indentation lstrip_blocks drops before a block tag and the newline trim_blocks drops
 # after one: plain text in their place must not bring them back.
 _TRANS_BLOCK = re.compile(
@@ -67,11 +71,22 @@ class CatalogSummary:
     missing: int
 
 
+@lru_cache(maxsize=1)
+def _extract_options() -> dict[str, str]:
+    """The options babel.cfg extracts message templates with, so msgids come out identical."""
+    with BABEL_CFG.open(encoding="utf-8") as handle:
+        method_map, options_map = parse_mapping_cfg(handle, str(BABEL_CFG))
+    # Any message template's path, as extraction sees it; babel takes the first section whose
+    # pattern matches a file.
+    template = (TEMPLATES_DIR / "flow" / "message.txt").relative_to(PROJECT_ROOT).as_posix()
+    return next(options_map[pattern] for pattern, _ in method_map if pathmatch(pattern, template))
+
+
 @lru_cache(maxsize=1024)
 def msgids(source: str) -> tuple[str | tuple[str | None, ...], ...]:
     """The catalog entries a template's source uses, exactly as ``bot locales extract`` sees them."""
     found = babel_extract(io.BytesIO(source.encode()), list(DEFAULT_KEYWORDS), [],
-                          _EXTRACT_OPTIONS)
+                          _extract_options())
     return tuple(message for _, _, message, _ in found if message)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 import pytest
@@ -10,6 +11,7 @@ from pydantic import Field, field_validator
 from bot import config as config_module
 from bot.config import ConfigCache, ConfigError, ConfigSection, load_config, save_section
 from bot.store.database import Store
+from bot.store.models import ConfigEntry
 
 
 class DemoConfig(ConfigSection):
@@ -31,9 +33,32 @@ def demo_section(monkeypatch):
     monkeypatch.setitem(config_module._SECTIONS, "demo", DemoConfig)
 
 
-def test_defaults_until_something_is_saved(database_url, clock) -> None:
+class OtherConfig(ConfigSection):
+    section: ClassVar[str] = "other"
+    title: ClassVar[str] = "Other"
+    tone: str = "warm"
+
+
+def test_a_stored_section_that_no_longer_validates_falls_back_to_defaults(database_url, clock,
+                                                                         caplog,
+                                                                         monkeypatch) -> None:
+    """A stored row the section refuses (an older shape) gives its defaults instead of stopping
+    the service, logs which section and why, and leaves the other sections as saved."""
+    monkeypatch.setitem(config_module._SECTIONS, "other", OtherConfig)
     store = Store(database_url)
-    assert store.read_sync(load_config).get(DemoConfig) == DemoConfig()
+    store.write_sync(lambda s: save_section(s, "other", {"tone": "plain"},
+                                            now=clock.now(), updated_by="op@x.io"))
+    store.write_sync(lambda s: s.add(ConfigEntry(name="demo", value={"cap": 99, "colour": "red"},
+                                                 version=2, updated_at=clock.now(),
+                                                 updated_by="op@x.io")))
+    with caplog.at_level(logging.WARNING, logger="bot.config"):
+        config = store.read_sync(load_config)
+    assert config.get(DemoConfig) == DemoConfig()
+    assert config.get(OtherConfig).tone == "plain"
+    assert config.version == 2
+    [record] = [r for r in caplog.records if r.name == "bot.config"]
+    assert record.levelno == logging.WARNING
+    assert "demo" in record.getMessage() and "cap" in record.getMessage()
     store.close()
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from bot.content_versions import (
+    Edit,
     Scope,
     UnknownVersion,
     VersionConflict,
@@ -44,10 +45,19 @@ def editor(services) -> TemplateEditor:
     return TemplateEditor(services.renderer, load_message_specs())
 
 
-def _save(services, editor, text, *, locale="en", channel=SMS, key="faq.greeting", **kwargs):
-    return services.store.write_sync(lambda s: editor.save(
-        s, key, locale, channel, text, author=kwargs.pop("author", "ana@example.com"),
-        now=services.clock.now(), **kwargs))
+def _write(services, edit, *, author="ana@example.com", base_version=None):
+    return services.store.write_sync(lambda s: save_version(
+        s, edit, author=author, now=services.clock.now(), base_version=base_version))
+
+
+def _save(services, editor, text, *, locale="en", channel=SMS, key="faq.greeting", note=None,
+          **kwargs):
+    return _write(services, editor.edit(key, locale, channel, text, note=note), **kwargs)
+
+
+def _restore(services, editor, version, *, locale="en", channel=SMS, key="faq.greeting"):
+    edit = services.store.read_sync(lambda s: editor.rollback(s, key, locale, channel, version))
+    return _write(services, edit, author="bo@example.com")
 
 
 def _render(services, key="faq.greeting", channel=SMS, locale="en") -> str:
@@ -104,19 +114,16 @@ def test_rollback_to_a_version_and_to_the_shipped_file(services, editor) -> None
     _save(services, editor, "Version one.")
     _save(services, editor, "Version two.")
     assert _render(services) == "Version two."
-    restored = services.store.write_sync(lambda s: editor.restore(
-        s, "faq.greeting", "en", SMS, 1, author="bo@example.com", now=services.clock.now()))
+    restored = _restore(services, editor, 1)
     assert (restored.version, restored.source, restored.note) == (3, "Version one.",
                                                                   "restored version 1")
     assert _render(services) == "Version one."
-    shipped = services.store.write_sync(lambda s: editor.restore(
-        s, "faq.greeting", "en", SMS, None, author="bo@example.com", now=services.clock.now()))
+    shipped = _restore(services, editor, None)
     assert (shipped.version, shipped.source) == (4, None)
     assert "+Hi! I'm the {{ brand }} assistant." in shipped.diff
     assert _render(services) == "Hi! I'm the Support assistant. Ask a question or pick a topic."
     with pytest.raises(UnknownVersion, match="no version 9"):
-        services.store.write_sync(lambda s: editor.restore(
-            s, "faq.greeting", "en", SMS, 9, author="bo@example.com", now=services.clock.now()))
+        _restore(services, editor, 9)
 
 
 def test_rollback_checks_the_old_text_again(services, editor, clock) -> None:
@@ -127,8 +134,7 @@ def test_rollback_checks_the_old_text_again(services, editor, clock) -> None:
         created_at=clock.now())))
     _save(services, editor, "A fine text.")
     with pytest.raises(TemplateRefused, match="QUIT"):
-        services.store.write_sync(lambda s: editor.restore(
-            s, "faq.greeting", "en", SMS, 1, author="bo@example.com", now=clock.now()))
+        _restore(services, editor, 1)
     assert _render(services) == "A fine text."
 
 
@@ -162,20 +168,15 @@ def test_the_faq_is_versioned_and_picked_up(services, clock) -> None:
     shipped = faqs.shipped("en")
     edited = shipped.replace("same day each month", "first Monday of the month")
     with pytest.raises(FaqRefused, match="ghost"):
-        services.store.write_sync(lambda s: faqs.save(
-            s, "en", shipped.replace("follow_ups: [update_card, refund, person]",
-                                     "follow_ups: [ghost]"), author="ana@example.com",
-            now=clock.now()))
-    saved = services.store.write_sync(lambda s: faqs.save(s, "en", edited,
-                                                          author="ana@example.com",
-                                                          now=clock.now()))
+        faqs.edit("en", shipped.replace("follow_ups: [update_card, refund, person]",
+                                        "follow_ups: [ghost]"))
+    saved = _write(services, faqs.edit("en", edited))
     assert saved.version == 1 and "+      You're billed on the first Monday" in saved.diff
     services.store.read_sync(services.overrides.refresh)
     answer = faqs.try_question("en", "when will I be charged?")
     assert "first Monday" in answer.match.entry.answer
     assert "first Monday" in services.faq.book("en").entries["billing_date"].answer
-    services.store.write_sync(lambda s: faqs.restore(s, "en", None, author="ana@example.com",
-                                                     now=clock.now()))
+    _write(services, services.store.read_sync(lambda s: faqs.rollback(s, "en", None)))
     services.store.read_sync(services.overrides.refresh)
     assert "same day each month" in services.faq.book("en").entries["billing_date"].answer
 
@@ -185,19 +186,16 @@ def test_faq_coverage_marks_missing_entries_and_later_edits(services, clock) -> 
     Spanish one marks Spanish stale."""
     faqs = FaqEditor(services.faq, services.renderer.locales)
     spanish = faqs.shipped("es").replace("Te cobramos", "Cobramos")
-    services.store.write_sync(lambda s: faqs.save(s, "es", spanish, author="a@x.io",
-                                                  now=clock.now()))
+    _write(services, faqs.edit("es", spanish))
     english = faqs.shipped("en").replace("same day each month", "first day")
-    services.store.write_sync(lambda s: faqs.save(s, "en", english, author="a@x.io",
-                                                  now=clock.now()))
+    _write(services, faqs.edit("en", english))
     status = {s.locale: s for s in services.store.read_sync(faqs.overview)}
     assert status["es"].coverage.state is Translation.STALE
     assert status["pt_BR"].coverage.state is Translation.STALE
     assert status["en"].coverage.state is Translation.OK
     extra = english + ("  - id: gift\n    title: Gift cards\n    questions: [can I buy a gift card]\n"
                        "    answer: Yes, in the shop.\n")
-    services.store.write_sync(lambda s: faqs.save(s, "en", extra, author="a@x.io",
-                                                  now=clock.now()))
+    _write(services, faqs.edit("en", extra))
     status = {s.locale: s for s in services.store.read_sync(faqs.overview)}
     assert status["es"].coverage.state is Translation.MISSING and "gift" in status["es"].coverage.reason
 
@@ -247,13 +245,13 @@ def test_simultaneous_saves_cannot_both_become_the_same_version(postgres_url, cl
     failures: list[Exception] = []
 
     def first(session) -> None:
-        save_version(session, scope, "First.", shipped="", author="a@x.io", now=clock.now())
+        save_version(session, Edit(scope, "First.", ""), author="a@x.io", now=clock.now())
         inserted.set()
         release.wait(5)
 
     def second() -> None:
         try:
-            store.write_sync(lambda s: save_version(s, scope, "Second.", shipped="",
+            store.write_sync(lambda s: save_version(s, Edit(scope, "Second.", ""),
                                                     author="b@x.io", now=clock.now()))
         except IntegrityError as error:
             failures.append(error)

@@ -3,8 +3,12 @@ with reasons otherwise), rolled back; edits reach live conversations; only opera
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import select
 
+from bot import faq_editor, template_editor
+from bot.faq import MATCH_THRESHOLD
 from bot.message_specs import load_message_specs
 from bot.store.models import ContentVersion, OutboxMessage
 from tests.consoles import AGENT, BEARER, OPERATOR, operator_bot, sign_in
@@ -139,6 +143,44 @@ async def test_restore_through_the_api(make_bot, database_url, clock):
     assert (await client.post(url, json={"version": 42}, headers=BEARER)).status == 404
 
 
+async def test_checks_run_off_the_event_loop_and_outside_the_write_transaction(
+        make_bot, sqlite_url, clock, monkeypatch):
+    """Checking renders and parses: saving, rolling back, previewing and trying a question check
+    on worker threads, never on the event loop nor on the store lane, whose write transaction
+    (holding the database's write lock) only writes."""
+    bot, _ = await operator_bot(make_bot, sqlite_url, clock)
+    client = bot.client
+    threads: list[str] = []
+
+    def recorded(check):
+        def record(*args, **kwargs):
+            threads.append(threading.current_thread().name)
+            return check(*args, **kwargs)
+        return record
+
+    monkeypatch.setattr(template_editor, "check_template", recorded(template_editor.check_template))
+    monkeypatch.setattr(faq_editor, "check_faq", recorded(faq_editor.check_faq))
+    url = GREETING + "?locale=en&channel=sms"
+    for text in ("One.", "Two."):
+        assert (await client.put(url, json={"source": text}, headers=BEARER)).status == 200
+    restore = "/api/templates/faq.greeting/restore?locale=en&channel=sms"
+    assert (await client.post(restore, json={"version": 1}, headers=BEARER)).status == 200
+    assert (await client.post(GREETING + "/preview", json={
+        "source": "Hi.", "locale": "en", "channel": "sms"}, headers=BEARER)).status == 200
+    text = (await (await client.get("/api/faq/en", headers=BEARER)).json())["text"]
+    draft = text.replace("same day each month", "first Monday of each month")
+    assert (await client.post("/api/faq/en/try", json={"question": "when do you charge me",
+                                                       "text": draft},
+                              headers=BEARER)).status == 200
+    assert (await client.put("/api/faq/en", json={"text": draft}, headers=BEARER)).status == 200
+    assert (await client.post("/api/faq/en/restore", json={"version": 1},
+                              headers=BEARER)).status == 200
+    assert len(threads) >= 8
+    wrong = [name for name in threads
+             if name == threading.main_thread().name or name.startswith("store-lane")]
+    assert wrong == []
+
+
 async def test_an_edit_reaches_live_conversations_without_restart(make_bot, database_url, clock):
     """A conversation mid-FAQ gets the edited answer template on its next message, and another
     process serving the same database does too."""
@@ -201,6 +243,7 @@ async def test_faq_api_saves_checked_versions_and_tries_questions(make_bot, data
     nothing = await (await client.post("/api/faq/en/try", json={"question": "weather in Lisbon"},
                                        headers=BEARER)).json()
     assert nothing["match"] is None and not nothing["greeting"]
+    assert nothing["threshold"] == MATCH_THRESHOLD
 
     broken = draft.replace("answer: >\n      You're billed", "answer: >\n      Reply STOP. You're billed")
     refused = await client.put("/api/faq/en", json={"text": broken}, headers=BEARER)

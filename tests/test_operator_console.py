@@ -122,6 +122,28 @@ async def test_editing_refuses_with_reasons_then_saves_and_rolls_back(make_bot, 
     assert (await client.get("/admin/templates/faq.nothing/es/sms")).status == 404
 
 
+async def test_a_save_or_restore_that_changes_nothing_says_the_text_is_unchanged(
+        make_bot, sqlite_url, clock):
+    """Saving the text in force again, or rolling back to the text already in force, adds no
+    version: the page says the text is unchanged, not that something was restored."""
+    bot, services = await operator_bot(make_bot, sqlite_url, clock)
+    client = bot.client
+    csrf = await sign_in(client, OPERATOR)
+    await client.post(EDITOR, data={"source": "¡Hola!", "base_version": "0", "csrf_token": csrf})
+    attempts = ((EDITOR, {"source": "¡Hola!", "base_version": "1"}),
+                (EDITOR + "/restore", {"version": "1"}),
+                ("/admin/faq/es/restore", {"version": ""}))
+    for path, data in attempts:
+        response = await client.post(path, data={**data, "csrf_token": csrf},
+                                     allow_redirects=False)
+        assert response.status == 303, path
+        assert response.headers["Location"].endswith("?unchanged=1"), path
+        html = await (await client.get(response.headers["Location"])).text()
+        assert "Nothing changed: the text is the one in force." in html, path
+        assert "Restored" not in html, path
+    assert await services.store.read(lambda s: s.query(ContentVersion).count()) == 1
+
+
 async def test_faq_editor_refuses_broken_text_and_saves_a_valid_one(make_bot, database_url, clock):
     """A broken FAQ comes back with where and why; a valid one is answered from at once."""
     bot, services = await operator_bot(make_bot, database_url, clock)

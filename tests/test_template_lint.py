@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from io import BytesIO
 
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.support import Translations
+
+from bot import render as render_module
 from bot.i18n import shipped_locales
 from bot.keywords import forbidden_reply_instructions
 from bot.message_specs import MessageSpec, load_message_specs
@@ -93,10 +99,30 @@ def test_words_that_are_not_instructions_pass(text: str) -> None:
     assert "forbidden" not in rules(text)
 
 
-def test_forbidden_words_are_found_in_branches_not_taken_and_in_translations() -> None:
-    """A forbidden instruction hidden in a branch the sample does not take is still refused."""
+def test_forbidden_words_are_found_in_branches_not_taken_and_in_quotes() -> None:
+    """A forbidden instruction hidden in a branch the sample does not take is still refused,
+    and so is one whose word is quoted."""
     assert "forbidden" in rules("{% if name == 'x' %}Reply STOP{% else %}Hi{% endif %}")
     assert forbidden_reply_instructions("Reply: “Stop”") == ["Reply: “Stop"]
+
+
+def test_a_forbidden_instruction_in_the_locales_translation_is_refused(monkeypatch) -> None:
+    """A ``{% trans %}`` text harmless in English is refused for a locale whose catalog
+    translates it into an opt-out instruction, even in a branch the sample does not take."""
+    catalog = Catalog(locale="es")
+    catalog.add("Write to us to leave.", "Responde STOP para salir.")
+    compiled = BytesIO()
+    write_mo(compiled, catalog)
+    monkeypatch.setattr(render_module, "load_translations",
+                        lambda locale: Translations(BytesIO(compiled.getvalue())))
+    spanish = Renderer(["es"], "es")
+    source = ("{% if name == 'x' %}{% trans %}Write to us to leave.{% endtrans %}"
+              "{% else %}Hola{% endif %}")
+    check = check_template(source, PLAIN, Channel.SMS, "es", spanish)
+    assert check.text == "Hola"
+    assert [p.rule for p in check.errors] == ["forbidden"]
+    assert "Responde STOP" in check.errors[0].message
+    assert rules(source, locale="es") == []  # the shipped catalog has no such translation
 
 
 def test_emoji_forcing_ucs2_is_refused_accented_letters_only_warned() -> None:
@@ -105,7 +131,8 @@ def test_emoji_forcing_ucs2_is_refused_accented_letters_only_warned() -> None:
     assert rules("Paid ✅ thanks {{ name }}") == ["encoding"]
     assert rules("Pagamento confirmado, obrigado {{ name }}", locale="pt_BR") == []
     letters = check_template("Não há cobrança, {{ name }}.", PLAIN, Channel.SMS, "pt_BR", renderer)
-    assert letters.ok and [p.rule for p in letters.warnings] == ["encoding"]
+    assert letters.ok and [(p.rule, p.severity) for p in letters.problems] == [
+        ("encoding", Severity.WARNING)]
     assert letters.cost.encoding == "UCS-2"
     quotes = check_template("It’s “done” — thanks", PLAIN, Channel.SMS, "en", renderer)
     assert quotes.problems == () and quotes.cost.encoding == "GSM-7"

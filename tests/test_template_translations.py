@@ -52,6 +52,12 @@ def test_msgids_are_what_extraction_sees() -> None:
                                          "Thanks, %(brand)s is 100%% done.")
 
 
+def test_msgids_use_the_options_of_babel_cfg() -> None:
+    """Templates are read with babel.cfg's options, as ``bot locales extract`` reads them: the
+    newline after a block tag is dropped (trim_blocks), so the msgid has none."""
+    assert msgids("{% trans %}\nBye for now.{% endtrans %}") == ("Bye for now.",)
+
+
 def test_missing_and_fuzzy_translations_are_marked(tmp_path: Path) -> None:
     """A translated string is ok, a fuzzy one stale, an absent one missing; English is the
     source and always ok."""

@@ -3,6 +3,7 @@ question" box (answered from the draft), saving versions and rolling back."""
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import quote
 
 from aiohttp import web
@@ -13,7 +14,15 @@ from bot.content_versions import UnknownVersion, VersionConflict
 from bot.faq_editor import FaqCheck, FaqRefused, FaqView
 from bot.web.auth import console
 from bot.web.keys import SERVICES
-from bot.web.operator_common import FAQS, SIMULTANEOUS, author_of, optional_int, saved_notice
+from bot.web.operator_common import (
+    FAQS,
+    SIMULTANEOUS,
+    after_rollback,
+    after_save,
+    optional_int,
+    saved_notice,
+    write_edit,
+)
 from bot.web.pages import render_page
 
 
@@ -59,11 +68,9 @@ async def save_faq(request: web.Request) -> web.Response:
     form = await request.post()
     text = str(form.get("text", ""))
     base_version = optional_int(form.get("base_version"), "base_version")
-    services, editor = request.app[SERVICES], request.app[FAQS]
-    author, now = author_of(request), services.clock.now()
     try:
-        saved = await services.store.write(lambda session: editor.save(
-            session, locale, text, author=author, now=now, base_version=base_version))
+        edit = await asyncio.to_thread(request.app[FAQS].edit, locale, text)
+        saved = await write_edit(request, edit, base_version=base_version)
     except FaqRefused as refused:
         return _editor_page(request, await _view(request, locale), status=422, text=text,
                             check=refused.check, error="Not saved: fix the problems below.")
@@ -73,8 +80,7 @@ async def save_faq(request: web.Request) -> web.Response:
                             error=f"Not saved: {reason}")
     except ValueError as error:
         raise web.HTTPNotFound(text=f"{error}\n") from None
-    target = faq_path(locale)
-    raise web.HTTPSeeOther(f"{target}?saved={saved.version}" if saved else f"{target}?unchanged=1")
+    raise after_save(faq_path(locale), saved)
 
 
 @console(Role.OPERATOR)
@@ -83,11 +89,11 @@ async def restore_faq(request: web.Request) -> web.Response:
     locale = request.match_info["locale"]
     form = await request.post()
     version = optional_int(form.get("version"), "version")
-    services, editor = request.app[SERVICES], request.app[FAQS]
-    author, now = author_of(request), services.clock.now()
+    editor = request.app[FAQS]
     try:
-        saved = await services.store.write(lambda session: editor.restore(
-            session, locale, version, author=author, now=now))
+        edit = await request.app[SERVICES].store.read(lambda session: editor.rollback(
+            session, locale, version))
+        saved = await write_edit(request, edit)
     except FaqRefused as refused:
         return _editor_page(request, await _view(request, locale), status=422,
                             check=refused.check,
@@ -97,5 +103,4 @@ async def restore_faq(request: web.Request) -> web.Response:
                             error=f"Not restored: {SIMULTANEOUS}")
     except (UnknownVersion, ValueError) as error:
         raise web.HTTPNotFound(text=f"{error}\n") from None
-    what = "the shipped file" if saved is None or saved.source is None else f"version {version}"
-    raise web.HTTPSeeOther(f"{faq_path(locale)}?restored={quote(what)}")
+    raise after_rollback(faq_path(locale), saved, version)

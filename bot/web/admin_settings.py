@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.accounts import Role
-from bot.config import ConfigError, config_sections
+from bot.config import ConfigError, config_sections, parse_section
 from bot.config_audit import changed_fields, recent_changes, save_audited
 from bot.config_form import FormField, Widget, form_fields, read_form
 from bot.web.auth import console
@@ -67,9 +67,9 @@ async def save_settings(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     author, now = author_of(request), services.clock.now()
     try:
-        data = read_form(section, form)
+        value = parse_section(name, read_form(section, form))
         change = await services.store.write(lambda session: save_audited(
-            session, name, data, now=now, author=author))
+            session, name, value, now=now, author=author))
     except ConfigError as error:
         errors: dict[str, list[str]] = {}
         for problem in error.problems:

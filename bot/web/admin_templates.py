@@ -4,6 +4,7 @@ Forms post to the page itself; a refused edit comes back with its reasons and th
 
 from __future__ import annotations
 
+import asyncio
 from itertools import groupby
 from urllib.parse import quote
 
@@ -17,7 +18,15 @@ from bot.template_editor import TemplateRefused, TemplateView, UnknownTemplate
 from bot.template_lint import TemplateCheck
 from bot.web.auth import console
 from bot.web.keys import SERVICES
-from bot.web.operator_common import SIMULTANEOUS, TEMPLATES, author_of, optional_int, saved_notice
+from bot.web.operator_common import (
+    SIMULTANEOUS,
+    TEMPLATES,
+    after_rollback,
+    after_save,
+    optional_int,
+    saved_notice,
+    write_edit,
+)
 from bot.web.pages import render_page
 
 
@@ -50,7 +59,8 @@ def _editor_page(request: web.Request, view: TemplateView, *, status: int = 200,
                        text=view.editable if text is None else text,
                        check=check or view.check, notice=notice, error=error,
                        path=editor_path(view.spec.key, view.status.locale, str(view.status.channel)),
-                       locales=request.app[TEMPLATES].locales, channels=[str(c) for c in Channel])
+                       locales=request.app[TEMPLATES].locales, channels=[str(c) for c in Channel],
+                       editor_path=editor_path)
 
 
 @console(Role.OPERATOR)
@@ -77,13 +87,11 @@ async def save_template(request: web.Request) -> web.Response:
     key, locale, channel = _scope(request)
     form = await request.post()
     text = str(form.get("source", ""))
-    services, editor = request.app[SERVICES], request.app[TEMPLATES]
-    author, now = author_of(request), services.clock.now()
     base_version = optional_int(form.get("base_version"), "base_version")
+    editor = request.app[TEMPLATES]
     try:
-        saved = await services.store.write(lambda session: editor.save(
-            session, key, locale, channel, text, author=author, now=now,
-            base_version=base_version))
+        edit = await asyncio.to_thread(editor.edit, key, locale, channel, text)
+        saved = await write_edit(request, edit, base_version=base_version)
     except TemplateRefused as refused:
         view = await _view(request, key, locale, channel)
         return _editor_page(request, view, status=422, text=text, check=refused.check,
@@ -94,8 +102,7 @@ async def save_template(request: web.Request) -> web.Response:
         return _editor_page(request, view, status=409, text=text, error=f"Not saved: {reason}")
     except (UnknownTemplate, ValueError) as error:
         raise web.HTTPNotFound(text=f"{error}\n") from None
-    target = editor_path(key, locale, str(channel))
-    raise web.HTTPSeeOther(f"{target}?saved={saved.version}" if saved else f"{target}?unchanged=1")
+    raise after_save(editor_path(key, locale, str(channel)), saved)
 
 
 @console(Role.OPERATOR)
@@ -105,11 +112,11 @@ async def restore_template(request: web.Request) -> web.Response:
     key, locale, channel = _scope(request)
     form = await request.post()
     version = optional_int(form.get("version"), "version")
-    services, editor = request.app[SERVICES], request.app[TEMPLATES]
-    author, now = author_of(request), services.clock.now()
+    editor = request.app[TEMPLATES]
     try:
-        saved = await services.store.write(lambda session: editor.restore(
-            session, key, locale, channel, version, author=author, now=now))
+        edit = await request.app[SERVICES].store.read(lambda session: editor.rollback(
+            session, key, locale, channel, version))
+        saved = await write_edit(request, edit)
     except TemplateRefused as refused:
         view = await _view(request, key, locale, channel)
         return _editor_page(request, view, status=422, check=refused.check,
@@ -119,5 +126,4 @@ async def restore_template(request: web.Request) -> web.Response:
         return _editor_page(request, view, status=409, error=f"Not restored: {SIMULTANEOUS}")
     except (UnknownTemplate, UnknownVersion, ValueError) as error:
         raise web.HTTPNotFound(text=f"{error}\n") from None
-    what = "the shipped file" if saved is None or saved.source is None else f"version {version}"
-    raise web.HTTPSeeOther(f"{editor_path(key, locale, str(channel))}?restored={quote(what)}")
+    raise after_rollback(editor_path(key, locale, str(channel)), saved, version)

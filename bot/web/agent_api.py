@@ -20,6 +20,7 @@ from bot.services import Services
 from bot.store.models import OutboxMessage
 from bot.support_report import METRICS_WINDOW, support_report
 from bot.web.auth import api
+from bot.web.json_body import json_body
 from bot.web.keys import SERVICES
 
 T = TypeVar("T")
@@ -32,19 +33,6 @@ MAX_ID = 2**31 - 1
 def error(status: int, reason: str, **details: Any) -> web.Response:
     """A JSON refusal."""
     return web.json_response({"error": reason, **details}, status=status)
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object (an empty body is an empty object)."""
-    if not await request.read():
-        return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="the body is not JSON\n") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="expected a JSON object\n")
-    return body
 
 
 def acting_agent(request: web.Request, body: dict[str, Any]) -> str:

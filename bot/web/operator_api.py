@@ -4,6 +4,7 @@ CSRF header (the console's live preview and "try a question" box use it)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, datetime
 from typing import Any
@@ -11,25 +12,25 @@ from typing import Any
 from aiohttp import web
 
 from bot.accounts import Role
+from bot.faq import MATCH_THRESHOLD
 from bot.faq_editor import FaqStatus, FaqView
 from bot.message_specs import MessageSpec
 from bot.messages import Channel
 from bot.template_editor import TemplateRow, TemplateStatus, TemplateView
 from bot.web.auth import api
+from bot.web.json_body import bad_request, json_body
 from bot.web.keys import SERVICES
 from bot.web.operator_common import (
     FAQS,
     TEMPLATES,
     api_errors,
-    author_of,
-    bad_request,
     channel_of,
     check_json,
     faq_check_json,
-    json_body,
     optional_int,
     refused,
     version_json,
+    write_edit,
 )
 
 
@@ -129,12 +130,10 @@ async def put_template(request: web.Request) -> web.Response:
     if not isinstance(source, str):
         raise bad_request('send the template text as "source"')
     base_version = optional_int(data.get("base_version"), "base_version")
-    services, editor = request.app[SERVICES], request.app[TEMPLATES]
-    author, now = author_of(request), services.clock.now()
     with api_errors():
-        saved = await services.store.write(lambda session: editor.save(
-            session, key, locale, channel, source, author=author, now=now,
-            base_version=base_version, note=str(note)[:200] if note else None))
+        edit = await asyncio.to_thread(request.app[TEMPLATES].edit, key, locale, channel, source,
+                                       note=str(note)[:200] if note else None)
+        saved = await write_edit(request, edit, base_version=base_version)
     view = await _template_view(request, key, locale, channel)
     return _json({"saved": saved is not None, **view_json(view)})
 
@@ -154,7 +153,8 @@ async def preview_template(request: web.Request) -> web.Response:
     if not isinstance(source, str):
         raise bad_request("source must be text")
     with api_errors():
-        check = request.app[TEMPLATES].check(key, locale, channel, source, variables)
+        check = await asyncio.to_thread(request.app[TEMPLATES].check, key, locale, channel,
+                                        source, variables)
     if not check.ok:
         raise refused(check_json(check))
     return _json(check_json(check))
@@ -167,11 +167,11 @@ async def restore_template(request: web.Request) -> web.Response:
     data = await json_body(request)
     key, locale, channel = _template_scope(request, data)
     version = optional_int(data.get("version"), "version")
-    services, editor = request.app[SERVICES], request.app[TEMPLATES]
-    author, now = author_of(request), services.clock.now()
+    editor = request.app[TEMPLATES]
     with api_errors():
-        saved = await services.store.write(lambda session: editor.restore(
-            session, key, locale, channel, version, author=author, now=now))
+        edit = await request.app[SERVICES].store.read(lambda session: editor.rollback(
+            session, key, locale, channel, version))
+        saved = await write_edit(request, edit)
     view = await _template_view(request, key, locale, channel)
     return _json({"saved": saved is not None, **view_json(view)})
 
@@ -198,11 +198,9 @@ async def put_faq(request: web.Request) -> web.Response:
     if not isinstance(text, str):
         raise bad_request('send the FAQ document as "text"')
     base_version = optional_int(data.get("base_version"), "base_version")
-    services, editor = request.app[SERVICES], request.app[FAQS]
-    author, now = author_of(request), services.clock.now()
     with api_errors():
-        saved = await services.store.write(lambda session: editor.save(
-            session, locale, text, author=author, now=now, base_version=base_version))
+        edit = await asyncio.to_thread(request.app[FAQS].edit, locale, text)
+        saved = await write_edit(request, edit, base_version=base_version)
     return _json({"saved": saved is not None,
                               **faq_view_json(await _faq_view(request, locale))})
 
@@ -221,10 +219,13 @@ async def try_faq(request: web.Request) -> web.Response:
     if text is None:
         await services.store.read(services.overrides.refresh)
     with api_errors():
-        answer = request.app[FAQS].try_question(request.match_info["locale"], question, text)
+        # A draft is parsed and indexed for matching, or the FAQ in force may be re-read:
+        # off the event loop.
+        answer = await asyncio.to_thread(request.app[FAQS].try_question,
+                                         request.match_info["locale"], question, text)
     match = answer.match
     return _json({
-        "greeting": answer.greeting, "threshold": answer.threshold,
+        "greeting": answer.greeting, "threshold": MATCH_THRESHOLD,
         "match": None if match is None else {
             "id": match.entry.id, "title": match.entry.title, "answer": match.entry.answer,
             "score": round(match.score, 1), "follow_ups": list(match.entry.follow_ups)}})
@@ -236,11 +237,11 @@ async def restore_faq(request: web.Request) -> web.Response:
     data = await json_body(request)
     locale = request.match_info["locale"]
     version = optional_int(data.get("version"), "version")
-    services, editor = request.app[SERVICES], request.app[FAQS]
-    author, now = author_of(request), services.clock.now()
+    editor = request.app[FAQS]
     with api_errors():
-        saved = await services.store.write(lambda session: editor.restore(
-            session, locale, version, author=author, now=now))
+        edit = await request.app[SERVICES].store.read(lambda session: editor.rollback(
+            session, locale, version))
+        saved = await write_edit(request, edit)
     return _json({"saved": saved is not None,
                               **faq_view_json(await _faq_view(request, locale))})
 

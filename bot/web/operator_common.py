@@ -1,22 +1,24 @@
-"""What the operator console and the operator API share: the editors, who is editing, reading
-the scope of a request, and the JSON shape of checks and versions."""
+"""What the operator console and the operator API share: the editors, who is editing, writing
+a checked edit, reading the scope of a request, and the JSON shape of checks and versions."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
-from bot.content_versions import UnknownVersion, VersionConflict
+from bot.content_versions import Edit, UnknownVersion, VersionConflict, save_version
 from bot.faq_editor import FaqCheck, FaqEditor, FaqRefused
 from bot.messages import Channel
 from bot.store.models import ContentVersion
 from bot.template_editor import TemplateEditor, TemplateRefused, UnknownTemplate
 from bot.template_lint import Problem, TemplateCheck
+from bot.web.json_body import bad_request, json_error
+from bot.web.keys import SERVICES
 
 TEMPLATES = web.AppKey("template_editor", TemplateEditor)
 FAQS = web.AppKey("faq_editor", FaqEditor)
@@ -32,20 +34,21 @@ def author_of(request: web.Request) -> str:
     return viewer.email if viewer is not None else API_AUTHOR
 
 
-def _json_error(kind: type[web.HTTPError], body: dict[str, Any]) -> web.HTTPError:
-    return kind(text=json.dumps(body, ensure_ascii=False), content_type="application/json")
-
-
-def bad_request(reason: str) -> web.HTTPError:
-    """A 400 whose body says why."""
-    return _json_error(web.HTTPBadRequest, {"error": reason})
+async def write_edit(request: web.Request, edit: Edit, *,
+                     base_version: int | None = None) -> ContentVersion | None:
+    """Write a checked edit as its scope's next version, by whoever makes the request; None when
+    it is the text in force already. The edit was checked when it was made, before this write
+    transaction, which only writes."""
+    services = request.app[SERVICES]
+    author, now = author_of(request), services.clock.now()
+    return await services.store.write(lambda session: save_version(
+        session, edit, author=author, now=now, base_version=base_version))
 
 
 def refused(check: dict[str, Any]) -> web.HTTPError:
     """A 422 with every reason the text was refused, and the whole check."""
     reasons = [p["message"] for p in check["problems"] if p["severity"] == "error"]
-    return _json_error(web.HTTPUnprocessableEntity, {"error": "refused", "reasons": reasons,
-                                                     **check})
+    return json_error(web.HTTPUnprocessableEntity, "refused", reasons=reasons, **check)
 
 
 @contextmanager
@@ -58,11 +61,11 @@ def api_errors() -> Iterator[None]:
     except FaqRefused as error:
         raise refused(faq_check_json(error.check)) from None
     except (UnknownTemplate, UnknownVersion) as error:
-        raise _json_error(web.HTTPNotFound, {"error": str(error)}) from None
+        raise json_error(web.HTTPNotFound, str(error)) from None
     except VersionConflict as error:
-        raise _json_error(web.HTTPConflict, {"error": str(error)}) from None
+        raise json_error(web.HTTPConflict, str(error)) from None
     except IntegrityError:
-        raise _json_error(web.HTTPConflict, {"error": SIMULTANEOUS}) from None
+        raise json_error(web.HTTPConflict, SIMULTANEOUS) from None
     except ValueError as error:
         raise bad_request(str(error)) from None
 
@@ -73,19 +76,6 @@ def channel_of(value: object) -> Channel:
         return Channel(str(value))
     except ValueError:
         raise bad_request("channel must be sms or whatsapp") from None
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object (an empty body is an empty object); 400 otherwise."""
-    if not await request.read():
-        return {}
-    try:
-        data = await request.json()
-    except ValueError:
-        raise bad_request("expected a JSON object") from None
-    if not isinstance(data, dict):
-        raise bad_request("expected a JSON object")
-    return data
 
 
 def optional_int(value: object, name: str) -> int | None:
@@ -107,6 +97,22 @@ def saved_notice(query: Mapping[str, str]) -> str:
     if "restored" in query:
         return f"Restored {query['restored']}."
     return ""
+
+
+def after_save(path: str, saved: ContentVersion | None) -> web.HTTPSeeOther:
+    """Back to the editor at ``path``, saying which version a save made (or that the text was
+    unchanged)."""
+    return web.HTTPSeeOther(f"{path}?saved={saved.version}" if saved else f"{path}?unchanged=1")
+
+
+def after_rollback(path: str, saved: ContentVersion | None,
+                   version: int | None) -> web.HTTPSeeOther:
+    """Back to the editor at ``path``, saying what a rollback restored (or that the text was
+    unchanged: it was in force already)."""
+    if saved is None:
+        return web.HTTPSeeOther(f"{path}?unchanged=1")
+    what = "the shipped file" if saved.source is None else f"version {version}"
+    return web.HTTPSeeOther(f"{path}?restored={quote(what)}")
 
 
 def problem_json(problem: Problem) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -9,8 +10,16 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bot.render import TEMPLATES_DIR
 
+
+def when(moment: datetime | None) -> str:
+    """A moment as pages show it: UTC, to the minute (the agent console's script then shows it in
+    the agent's own zone)."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
 _pages = Environment(loader=FileSystemLoader(TEMPLATES_DIR / "web"),
                      autoescape=select_autoescape(["html"]), auto_reload=True)
+_pages.globals["when"] = when
 
 
 def render_page(request: web.Request, name: str, *, status: int = 200, **context: Any) -> web.Response:

@@ -16,12 +16,18 @@ from bot.addresses import InvalidAddress, normalize_e164, to_channel_address
 from bot.channels.twilio_webhook import WebhookRejected
 from bot.messages import Channel
 from bot.store.models import Contact, OutboxMessage
+from bot.web.json_body import json_body
 from bot.web.keys import SERVICES
 from bot.web.pages import render_page
 from bot.web.twilio_views import accept_inbound
 
 SANDBOX_BUSINESS_NUMBER = "+15005550006"
 VISIBLE = ("sent", "delivered", "read", "held", "dropped", "failed", "undelivered")
+
+
+def _plain_refusal(reason: str) -> web.HTTPError:
+    """A 400 in plain text, as the simulator shows it."""
+    return web.HTTPBadRequest(text=f"{reason}\n")
 
 
 def _contact_key(params: dict[str, str]) -> tuple[Channel, str]:
@@ -40,12 +46,7 @@ async def simulator(request: web.Request) -> web.Response:
 
 async def send_as_customer(request: web.Request) -> web.Response:
     """POST /sandbox/messages — a message typed (or a button tapped) on the simulator."""
-    try:
-        data = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="expected JSON\n") from None
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text="expected a JSON object\n")
+    data = await json_body(request, refuse=_plain_refusal)
     channel, phone = _contact_key({k: str(v) for k, v in data.items()})
     form = MultiDict({
         "MessageSid": "SM" + secrets.token_hex(16),
