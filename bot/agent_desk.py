@@ -27,7 +27,7 @@ from bot.processor import TurnProcessor, locale_for
 from bot.store.database import lock_conversations
 from bot.store.models import Contact, Conversation, Handoff, HandoffEvent, Job, OutboxMessage
 from bot.whatsapp_templates import WhatsAppTemplates
-from flows.handoff import AGENT_MESSAGE, HandoffFlow
+from flows.handoff import AGENT_MESSAGE, MAX_REASON_CHARS, HandoffFlow
 
 OPEN_STATES = ("waiting", "with_agent")
 REPLY_WINDOW = timedelta(hours=24)
@@ -109,7 +109,8 @@ def record_for(session: Session, conversation: Conversation, contact: Contact) -
                                                    Handoff.requested_at == at)).first()
     if record is None:
         record = Handoff(conversation_id=conversation.id, contact_id=contact.id,
-                         reason=str(conversation.data.get("reason", ""))[:64], requested_at=at)
+                         reason=str(conversation.data.get("reason", ""))[:MAX_REASON_CHARS],
+                         requested_at=at)
         session.add(record)
     return record
 

@@ -81,11 +81,6 @@ def _folded(text: str) -> str:
     return fold(text.replace("'", "").replace("’", ""))
 
 
-def asks_for_person(text: str) -> bool:
-    """Whether the message asks for a person, in any shipped locale."""
-    return _ASKS.search(_folded(text)) is not None
-
-
 def frustration_score(text: str, folded: str | None = None) -> int:
     """How strongly the message signals frustration: 2 per lexicon word (at most two count),
     1 for shouting, 1 for repeated punctuation, 1 for angry emoji."""

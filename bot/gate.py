@@ -13,8 +13,8 @@ the first that does not simply allow the message decides:
    (DEFER to the next moment all of that allows; HOLD if no such moment exists);
 4. WhatsApp window — free-form text only within 24 h of the customer's last message (or until
    Twilio refuses it with 63016); outside it the approved template (SEND ``as_template``), else
-   another consented channel of the same customer (REROUTE) while the subject's SMS budget
-   lasts (else DROP), else HOLD for a person.
+   another consented channel of the same customer (REROUTE; never an agent's typed message, and
+   only while the subject's SMS budget lasts, else DROP), else HOLD for a person.
 """
 
 from __future__ import annotations
@@ -89,6 +89,9 @@ class Outgoing:
     """What a proactive message is about (``dunning:in_1``), for the subject's SMS budget."""
     sms_on_subject: int = 0
     """SMS on the same subject, to anyone, sent or queued before this message."""
+    from_person: bool = False
+    """An agent typed it: it stays in its conversation (sent by SMS instead, the customer's
+    answer would reach the bot there, not the agent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +208,10 @@ def whatsapp_window_rule(message: Outgoing, recipient: Recipient, now: datetime,
     if message.has_template and not message.is_template:
         return Verdict(Action.SEND, "outside the WhatsApp 24-hour window: approved template",
                        as_template=True)
+    if message.from_person:
+        return Verdict(Action.HOLD, "outside the WhatsApp 24-hour window: send an approved "
+                                    "template (a typed reply would go by SMS, where the bot, "
+                                    "not the agent, would get the answer)")
     if recipient.alternatives:
         budget = _within_sms_budget(message)
         if budget.action is Action.DROP:

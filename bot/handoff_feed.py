@@ -2,9 +2,12 @@
 
 Every web process polls a cheap cursor — the highest ids of customer messages, queued messages,
 delivery reports and agents' actions (one primary-key look-up each) and a fingerprint of the
-queue (from the partial index of conversations in handoff) — so a change written by any process
-(several web processes and a worker on PostgreSQL) reaches every console. The fingerprint also
-catches a queue change whose row id was committed out of order. Work done in this process (a
+queue (from the partial index of conversations in handoff) — and reads the rows the consoles
+care about from a little below those ids up, so a change written by any process (several web
+processes and a worker on PostgreSQL) reaches every console. Reading below the cursor again
+catches a row whose id was taken before another's but committed after it, as happens on
+PostgreSQL; the rows already reported are remembered so each is reported once. The fingerprint
+also catches a queue change whose rows are all older than that. Work done in this process (a
 committed webhook batch, an agent's action) pokes the feed to look at once instead of at the
 next tick, which is all SQLite needs. Nothing is read while nobody watches.
 """
@@ -17,7 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, literal, or_, select, union
+from sqlalchemy import func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from bot.store.database import Store
@@ -36,6 +39,10 @@ Cursor = tuple[int, ...]
 """Highest ids of inbound messages, outbox rows, delivery reports and handoff events, then the
 queue's fingerprint: how many conversations are in handoff, the sum of their ids, and the sum
 of the ids of those with an agent."""
+
+LOOK_BACK = 1000
+"""How many ids below the cursor each look reads again. A row committed later than this many
+rows numbered after it is not reported (its conversation's next row is)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,25 @@ class Subscription:
     changes: asyncio.Queue[Change | None] = field(default_factory=asyncio.Queue)
 
 
+class Reported:
+    """The rows already reported, as (table's place in the cursor, id), kept while a look can
+    still read them again: at most ``LOOK_BACK`` per table."""
+
+    def __init__(self) -> None:
+        self._rows: set[tuple[int, int]] = set()
+
+    def first_time(self, rows: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Which of ``rows`` were not reported before; from now on they were."""
+        fresh = set(rows) - self._rows
+        self._rows |= fresh
+        return fresh
+
+    def forget_below(self, cursor: Cursor) -> None:
+        """Drop the rows the next look, reading from ``cursor``, will not read again."""
+        self._rows = {(table, row_id) for table, row_id in self._rows
+                      if row_id > cursor[table] - LOOK_BACK}
+
+
 def read_cursor(session: Session) -> Cursor:
     """The current cursor, in one statement."""
     in_handoff = Conversation.flow == HandoffFlow.flow_name
@@ -71,44 +97,42 @@ def read_cursor(session: Session) -> Cursor:
     return tuple(int(value or 0) for value in row)
 
 
-def changes_between(session: Session, old: Cursor, new: Cursor, watching: Iterable[int]) -> Change:
-    """The conversations touched by rows between two cursors that the consoles care about:
-    those in handoff now, the watched ones, and any an agent acted on."""
+def changes_between(session: Session, old: Cursor, new: Cursor, watching: Iterable[int],
+                    reported: Reported) -> Change:
+    """The conversations touched by rows not yet ``reported``, numbered from a little below
+    ``old`` up to ``new``, that the consoles care about: those in handoff now, the watched ones,
+    and any an agent acted on."""
     watched = list(watching)
     in_handoff = select(Conversation.id).where(Conversation.flow == HandoffFlow.flow_name)
 
     def relevant(column):  # type: ignore[no-untyped-def]
         return or_(column.in_(in_handoff), column.in_(watched)) if watched else column.in_(in_handoff)
 
+    def rows(table: int, row_id, conversation_id, *, acted: bool = False):  # type: ignore[no-untyped-def]
+        """One table's rows in the window: where they are in the cursor, id, conversation, and
+        whether the queue may change (an agent acted, or the conversation is in handoff)."""
+        queue = literal(True) if acted else conversation_id.in_(in_handoff)
+        return select(literal(table).label("source"), row_id.label("row_id"),
+                      conversation_id.label("cid"), queue.label("queue")).where(
+            row_id > max(0, old[table] - LOOK_BACK), row_id <= new[table])
+
     inbound = InboundMessage.__table__.c  # type: ignore[attr-defined]
     outbox = OutboxMessage.__table__.c  # type: ignore[attr-defined]
-    reports = DeliveryReport.__table__.c  # type: ignore[attr-defined]
+    reports = DeliveryReport.__table__  # type: ignore[attr-defined]
     events = HandoffEvent.__table__.c  # type: ignore[attr-defined]
-    parts = []
-    if new[0] > old[0]:
-        parts.append(select(inbound.conversation_id.label("cid"), literal(False).label("acted"))
-                     .where(inbound.id > old[0], inbound.id <= new[0],
-                            relevant(inbound.conversation_id)))
-    if new[1] > old[1]:
-        parts.append(select(outbox.conversation_id.label("cid"), literal(False).label("acted"))
-                     .where(outbox.id > old[1], outbox.id <= new[1],
-                            relevant(outbox.conversation_id)))
-    if new[2] > old[2]:
-        parts.append(select(outbox.conversation_id.label("cid"), literal(False).label("acted"))
-                     .join(reports, reports.provider_id == outbox.provider_id)
-                     .where(reports.id > old[2], reports.id <= new[2],
-                            relevant(outbox.conversation_id)))
-    if new[3] > old[3]:
-        parts.append(select(events.conversation_id.label("cid"), literal(True).label("acted"))
-                     .where(events.id > old[3], events.id <= new[3]))
-    reshaped = new[4:] != old[4:]
-    if not parts:
-        return Change(frozenset(), reshaped)
-    rows = session.execute(union(*parts) if len(parts) > 1 else parts[0]).all()
-    touched = frozenset(row.cid for row in rows)
-    queue = reshaped or any(row.acted for row in rows) or bool(touched & set(session.scalars(
-        in_handoff.where(Conversation.id.in_(touched)))))
-    return Change(touched, queue)
+    found = session.execute(union_all(
+        rows(0, inbound.id, inbound.conversation_id).where(relevant(inbound.conversation_id)),
+        rows(1, outbox.id, outbox.conversation_id).where(relevant(outbox.conversation_id)),
+        rows(2, reports.c.id, outbox.conversation_id)
+        .select_from(reports.join(OutboxMessage.__table__,  # type: ignore[attr-defined]
+                                  reports.c.provider_id == outbox.provider_id))
+        .where(relevant(outbox.conversation_id)),
+        rows(3, events.id, events.conversation_id, acted=True))).all()
+    fresh = reported.first_time((row.source, row.row_id) for row in found)
+    reported.forget_below(new)
+    touched = [row for row in found if (row.source, row.row_id) in fresh]
+    return Change(frozenset(row.cid for row in touched),
+                  new[4:] != old[4:] or any(bool(row.queue) for row in touched))
 
 
 class HandoffFeed:
@@ -119,6 +143,9 @@ class HandoffFeed:
         self.poll_interval = poll_interval
         self._subscribers: set[Subscription] = set()
         self._cursor: Cursor | None = None
+        self._reported = Reported()
+        self._looking = asyncio.Lock()
+        """One look at a time: each starts where the last one ended."""
         self._wake = asyncio.Event()
         self._closed = False
 
@@ -134,8 +161,7 @@ class HandoffFeed:
             subscription.changes.put_nowait(None)
         self._subscribers.add(subscription)
         if self._cursor is None:
-            # Changes count from now: whatever is written after subscribing is reported.
-            self._cursor = await self.store.read(read_cursor)
+            await self.look()  # changes count from now: what is written after this is reported
         try:
             yield subscription
         finally:
@@ -161,22 +187,27 @@ class HandoffFeed:
                 waiter.cancel()
 
     async def look(self) -> None:
-        """Read the cursor and, if it moved, tell the subscribers what changed."""
-        if not self._subscribers:
-            self._cursor = None  # nobody listened meanwhile: start again from now
-            return
-        watching = frozenset().union(*(s.watching for s in self._subscribers))
-        old = self._cursor
-
-        def read(session: Session) -> tuple[Cursor, Change | None]:
-            new = read_cursor(session)
-            if old is None or new == old:
-                return new, None
-            return new, changes_between(session, old, new, watching)
-
-        self._cursor, change = await self.store.read(read)
+        """Read the cursor and the rows below it and tell the subscribers what changed; the
+        first look after nobody listened only notes where things stand."""
+        async with self._looking:
+            if not self._subscribers:
+                self._cursor, self._reported = None, Reported()  # start again from now
+                return
+            change = await self._read_change()
         if change is None or not (change.conversations or change.queue):
             return
         for subscription in list(self._subscribers):
             if change.queue or change.conversations & subscription.watching:
                 subscription.changes.put_nowait(change)
+
+    async def _read_change(self) -> Change | None:
+        """What changed since the last look (``None`` at the first one), and move the cursor."""
+        watching = frozenset().union(*(s.watching for s in self._subscribers))
+        old, reported = self._cursor, self._reported
+
+        def read(session: Session) -> tuple[Cursor, Change]:
+            new = read_cursor(session)
+            return new, changes_between(session, old or new, new, watching, reported)
+
+        self._cursor, change = await self.store.read(read)
+        return None if old is None else change

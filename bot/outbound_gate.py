@@ -39,6 +39,7 @@ from bot.store.contacts import load_contacts
 from bot.store.database import lock_conversations
 from bot.store.models import ConsentEvent, Contact, OutboxMessage
 from bot.whatsapp_templates import WhatsAppTemplates
+from flows.handoff import AGENT_MESSAGE
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 WINDOW_CLOSED_CODE = 63016
@@ -89,7 +90,8 @@ def gather_facts(session: Session, drafts: Sequence[Draft], now: datetime, confi
             is not None,
             refused_free_form=row.get("error_code") == WINDOW_CLOSED_CODE,
             subject=row.get("subject"),
-            sms_on_subject=_sms_before(row, earlier_sms.get(row.get("subject"), ())))
+            sms_on_subject=_sms_before(row, earlier_sms.get(row.get("subject"), ())),
+            from_person=row["template"] == AGENT_MESSAGE)
         recipient = Recipient(
             address=row["to_address"], opted_out=contact.opted_out,
             last_inbound_at=contact.last_inbound_at, timezone=contact.timezone,

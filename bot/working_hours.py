@@ -75,27 +75,25 @@ class WeeklyHours:
 
     def intervals_from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Working intervals, in UTC, that end after ``moment``, in order (without end: a
-        parsed timetable always has another week)."""
+        parsed timetable always has another week). One that lies in the hour the clocks skip
+        in spring holds no time and is left out."""
         first = moment.astimezone(self.zone).date() - timedelta(days=1)
         for offset in itertools.count():
             day = first + timedelta(days=offset)
             for start, end in self.days.get(day.weekday(), ()):
                 opens, closes = self._instant(day, start), self._instant(day, end)
-                if closes > moment:
+                if opens < closes and closes > moment:
                     yield opens, closes
 
     def _instant(self, day: date, minutes: int) -> datetime:
         """A wall-clock time of the team's zone on ``day`` as a UTC instant (24:00 is the next
-        day's midnight), so 09:00 stays 09:00 local across a DST change."""
+        day's midnight), so 09:00 stays 09:00 local across a DST change. A time the clocks skip
+        is read with the offset before the jump (02:30 is 03:30 after a 02:00→03:00 jump), so
+        an interval inside the gap comes out inverted."""
         if minutes == _MINUTES_PER_DAY:
             day, minutes = day + timedelta(days=1), 0
         local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=self.zone)
         return local.astimezone(UTC)
-
-    def is_open(self, moment: datetime) -> bool:
-        """Whether someone is at work at ``moment``."""
-        opens, _ = next(self.intervals_from(moment))
-        return opens <= moment
 
     def next_opening(self, moment: datetime) -> datetime:
         """``moment`` itself while open, else when the team next starts work."""

@@ -24,7 +24,7 @@ from bot.handoff_config import HandoffConfig
 from bot.turn import Turn
 from bot.working_hours import format_opening
 from flows.base import Flow
-from flows.handover import hand_over
+from flows.handover import HANDOFF_FLOW, hand_over
 
 RETURN_JOB = "handoff.return"
 """The scheduler job that gives an unclaimed or silent handoff back to the bot."""
@@ -33,11 +33,15 @@ RETURN_JOB = "handoff.return"
 AGENT_MESSAGE = "handoff.agent_message"
 """The message an agent's typed reply is sent as (an operator may map it to an approved template)."""
 
+MAX_REASON_CHARS = 64
+"""A handoff's reason is kept to the length of the handoff record's (a customer's button
+payload carries it, so it can be anything)."""
+
 
 class HandoffFlow(Flow):
     """Puts the conversation in the agents' queue and keeps the bot quiet until it is resolved."""
 
-    flow_name = "handoff"
+    flow_name = HANDOFF_FLOW
     silences_bot = frozenset({"waiting", "with_agent"})
 
     start = State(initial=True)
@@ -66,7 +70,7 @@ class HandoffFlow(Flow):
         hours = config.weekly_hours()
         data = self.model.data
         data["requested_at"] = turn.now.isoformat()
-        data["reason"] = arg or str(Reason.ASKED)
+        data["reason"] = (arg or str(Reason.ASKED))[:MAX_REASON_CHARS]
         if previous is not None:
             data["before"] = previous
         turn.conversation.misunderstood = 0

@@ -13,6 +13,8 @@ from bot.turn import Turn
 from flows.base import payload
 
 HANDOFF_FLOW = "handoff"
+"""The handoff flow's name (``HandoffFlow.flow_name`` is this): defined here, which
+flows/handoff.py imports, so routing to it needs no import of that flow."""
 _NEXT = "_next_route"
 
 

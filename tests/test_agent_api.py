@@ -11,9 +11,8 @@ from sqlalchemy import select
 from bot.config import save_section
 from bot.store.models import ConsoleUser, Conversation, Handoff
 from tests.conftest import live_settings
-from tests.consoles import AGENT, OPERATOR, OTHER_AGENT, add_console_users, sign_in
+from tests.consoles import AGENT, BEARER, OPERATOR, OTHER_AGENT, add_console_users, sign_in
 
-BEARER = {"Authorization": "Bearer test-api-token"}
 WORKING = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 ROUTES = [("GET", "/api/handoffs"), ("GET", "/api/conversations/1"),
           ("POST", "/api/conversations/1/claim"), ("POST", "/api/conversations/1/messages"),

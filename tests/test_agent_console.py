@@ -10,15 +10,17 @@ import re
 from datetime import UTC, datetime
 from html import unescape
 
+import pytest
 from sqlalchemy import select
 
 from bot.agent_context import ContextSection
 from bot.config import save_section
-from bot.handoff_feed import Change, HandoffFeed, changes_between, read_cursor
+from bot.handoff_feed import Change, HandoffFeed, Reported, changes_between, read_cursor
 from bot.services import build_services
-from bot.store.models import Contact, Conversation
+from bot.store.models import ConsoleUser, Contact, Conversation
+from bot.web import agent_views
 from tests.conftest import live_settings
-from tests.consoles import AGENT, OPERATOR, OTHER_AGENT, add_console_users, sign_in
+from tests.consoles import AGENT, BEARER, OPERATOR, OTHER_AGENT, add_console_users, sign_in
 
 WORKING = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 PAGES = ["/agent", "/agent/queue", "/agent/events", "/agent/conversations/1",
@@ -201,10 +203,59 @@ async def test_the_event_stream_announces_new_escalations_and_messages(make_bot,
     assert (await _next_event(stream))[1]["conversations"] == [conversation_id]
     await bot.message("+14155550199", "when will I be charged")
     assert await _next_event(stream) == ("change", {"conversations": [1], "queue": False})
-    await bot.client.post("/api/conversations/1/notes",
-                          headers={"Authorization": "Bearer test-api-token"},
+    await bot.client.post("/api/conversations/1/notes", headers=BEARER,
                           json={"text": "watched conversation"})
     assert await _next_event(stream) == ("change", {"conversations": [1], "queue": True})
+    stream.close()
+
+
+async def _signed_out(bot, services, clock, csrf: str) -> None:
+    await bot.client.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
+
+
+async def _expired(bot, services, clock, csrf: str) -> None:
+    clock.advance(hours=13)
+
+
+async def _deactivated(bot, services, clock, csrf: str) -> None:
+    def deactivate(session):
+        session.scalars(select(ConsoleUser).where(ConsoleUser.email == AGENT)).one().active = False
+    await services.store.write(deactivate)
+
+
+@pytest.mark.parametrize("end", [_signed_out, _expired, _deactivated])
+async def test_the_event_stream_ends_with_the_agents_session(make_bot, database_url, twilio,
+                                                           clock, monkeypatch, end):
+    """Signed out, expired or deactivated: at the next keep-alive the stream closes, and
+    nothing more is said on it."""
+    monkeypatch.setattr(agent_views, "KEEP_ALIVE_SECONDS", 0.05)
+    bot, services = await _app(make_bot, database_url, twilio, clock)
+    csrf = await sign_in(bot.client, AGENT)
+    stream = await bot.client.get("/agent/events")
+    assert (await _next_event(stream))[0] == "ready"
+    while await asyncio.wait_for(stream.content.readline(), 5) != b": keep-alive\n":
+        pass  # the stream is past its opening and keeps alive
+    await end(bot, services, clock, csrf)
+    rest = await asyncio.wait_for(stream.content.read(), 5)  # returns once the stream ends
+    assert b"event:" not in rest
+    stream.close()
+
+
+@pytest.mark.parametrize(("query", "status"), [
+    ("conversation=%C2%B2&conversation=x&conversation=1", 200),  # '²' is a digit, not a number
+    ("conversation=" + "9" * 40, 200),
+    ("&".join(f"conversation={n}" for n in range(1, 52)), 400),
+])
+async def test_the_event_stream_takes_only_a_few_real_conversation_ids(make_bot, sqlite_url,
+                                                                       twilio, clock, query,
+                                                                       status):
+    """Values that are not conversation ids are ignored; watching dozens at once is refused."""
+    bot, _ = await _app(make_bot, sqlite_url, twilio, clock)
+    await sign_in(bot.client, AGENT)
+    stream = await bot.client.get(f"/agent/events?{query}")
+    assert stream.status == status
+    if status == 200:
+        assert (await _next_event(stream))[0] == "ready"
     stream.close()
 
 
@@ -236,15 +287,19 @@ async def test_another_process_writing_reaches_the_console(database_url, twilio,
 async def test_a_queue_change_is_seen_even_when_its_rows_were_numbered_earlier(
         make_bot, database_url, twilio, clock):
     """Row ids can commit out of order on PostgreSQL; the queue's fingerprint still tells the
-    consoles that the queue changed when no id moved past the cursor."""
+    consoles that the queue changed when none of the rows read is new to them."""
     bot, services = await _app(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "hello")
     before = await services.store.read(read_cursor)
     await bot.message("+14155550100", "talk to a person")
     after = await services.store.read(read_cursor)
-    # As if the new rows had ids at or below the old cursor: only the fingerprint differs.
+    # As if the new rows had been reported already, or were too far below the cursor to be
+    # read again: only the fingerprint differs.
+    reported = Reported()
+    await services.store.read(lambda s: changes_between(s, after, after, [], reported))
     pretend_old = after[:4] + before[4:]
-    change = await services.store.read(lambda s: changes_between(s, pretend_old, after, []))
+    change = await services.store.read(
+        lambda s: changes_between(s, pretend_old, after, [], reported))
     assert change == Change(frozenset(), True)
-    assert await services.store.read(lambda s: changes_between(s, after, after, [])) == \
-        Change(frozenset(), False)
+    assert await services.store.read(lambda s: changes_between(s, after, after, [], reported)) \
+        == Change(frozenset(), False)

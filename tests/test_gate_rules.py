@@ -170,6 +170,22 @@ def test_whatsapp_outside_the_window_falls_back(has_template, alternatives, acti
     assert verdict.reroute_to == (7 if action is Action.REROUTE else None)
 
 
+def test_an_agents_typed_message_is_held_rather_than_sent_by_sms() -> None:
+    """Re-sent by SMS, an agent's text would be answered in a conversation the bot has: it is
+    held (the console offers the approved templates instead), whether the window closed before
+    it was queued or Twilio refused it later."""
+    now = at_new_york(12)
+    closed = person(last_inbound_at=now - timedelta(hours=24), alternatives=(7,))
+    verdict = decide(Outgoing(Channel.WHATSAPP, Kind.REPLY, from_person=True), closed, now)
+    assert (verdict.action, verdict.reroute_to) == (Action.HOLD, None)
+    assert "approved template" in verdict.reason
+    refused = Outgoing(Channel.WHATSAPP, Kind.REPLY, refused_free_form=True, from_person=True)
+    assert decide(refused, person(last_inbound_at=now, alternatives=(7,)),
+                  now).action is Action.HOLD
+    templated = Outgoing(Channel.WHATSAPP, Kind.REPLY, has_template=True, from_person=True)
+    assert decide(templated, closed, now).as_template
+
+
 def test_twilio_refusal_closes_the_window_whatever_we_recorded() -> None:
     """A 63016 on a free-form message leads to the template; on the template, to the next step."""
     now = at_new_york(12)

@@ -14,7 +14,9 @@ from bot.config import save_section
 from bot.handoff_config import HandoffConfig
 from bot.store.models import Contact, Conversation, Handoff, HandoffEvent, Job, OutboxMessage
 from bot.whatsapp_templates import WhatsAppTemplates
+from tests.business import customer_upserted, send
 from tests.conftest import live_settings
+from tests.consoles import BEARER
 
 SMS = "+14155550100"
 WHATSAPP = "whatsapp:+14155550100"
@@ -107,6 +109,19 @@ async def test_mild_annoyance_is_still_the_bots_to_answer(make_bot, database_url
     bot, services = await _bot(make_bot, database_url, twilio, clock)
     await bot.message(WHATSAPP, "my card was declined, annoying")
     assert (await _conversation(services)).flow == "faq"
+
+
+async def test_a_reason_sent_in_a_button_is_kept_to_the_records_length(make_bot, database_url,
+                                                                        twilio, clock):
+    """A customer's handoff button carries its reason; a forged, overlong one is cut to the
+    64 characters the handoff record keeps, in the conversation as in the record."""
+    bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await bot.message(SMS, "help", ButtonPayload="handoff:request:" + "x" * 200)
+    conversation = await _conversation(services)
+    assert conversation.data["reason"] == "x" * 64
+    await _desk(services, "claim", conversation.id)
+    record = await services.store.read(lambda s: s.scalars(select(Handoff)).one())
+    assert record.reason == "x" * 64
 
 
 async def test_failing_to_understand_twice_in_a_row_hands_over(make_bot, database_url, twilio,
@@ -281,6 +296,30 @@ async def test_whatsapp_outside_the_window_refuses_free_text_and_offers_template
     row, _ = await _desk(services, "reply", conversation_id, template="handoff.follow_up")
     assert (row.template, row.kind) == ("handoff.follow_up", "proactive")
     assert "following up on your request" in row.body
+
+
+async def test_a_typed_reply_the_gate_would_send_by_sms_is_refused_like_a_held_one(
+        make_bot, database_url, twilio, clock):
+    """Outside WhatsApp's window a typed reply to a customer who also has SMS would be sent by
+    SMS, into a conversation no agent watches: it is refused (409) naming the window and the
+    templates, nothing is queued, and the console offers the templates as it does for a hold."""
+    bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await send(bot, customer_upserted(phone=SMS, whatsapp=SMS, consent={
+        "sms": True, "whatsapp": True, "source": "checkout", "at": "2026-11-01T10:00:00Z"}))
+    await bot.message(WHATSAPP, "talk to a person")
+    conversation_id = await services.store.read(lambda s: s.scalars(
+        select(Conversation.id).where(Conversation.flow == "handoff")).one())
+    await _configure(services, HandoffConfig, return_unclaimed_after_minutes=7 * 24 * 60)
+    clock.advance(hours=48)
+    queued = len(await _outbox(services))
+    with pytest.raises(DeskError) as held:
+        await _desk(services, "reply", conversation_id, text="A refund? Reply yes or no")
+    assert held.value.status == 409 and "24-hour window" in held.value.reason
+    assert "template" in held.value.reason
+    assert len(await _outbox(services)) == queued
+    shown = await (await bot.client.get(f"/api/conversations/{conversation_id}",
+                                        headers=BEARER)).json()
+    assert shown["reply"]["gate"] == "hold"
 
 
 async def test_an_opted_out_customer_gets_nothing_from_an_agent(make_bot, database_url, twilio,

@@ -3,6 +3,7 @@ across DST changes and time zones — and the handoff settings that carry them."
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,11 @@ WEEKDAYS = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+def is_open(hours: WeeklyHours, moment: datetime) -> bool:
+    """Open means the next opening is now."""
+    return hours.next_opening(moment) == moment
 
 
 def test_intervals_parse_and_bad_ones_say_why() -> None:
@@ -45,8 +51,8 @@ def test_open_and_next_opening_in_the_teams_zone() -> None:
     23:00 UTC, and after Friday's close the next opening is Monday 09:00 local."""
     hours = WeeklyHours.parse("America/New_York", WEEKDAYS)
     wednesday = utc(2026, 11, 18, 15, 0)
-    assert hours.is_open(wednesday) and hours.next_opening(wednesday) == wednesday
-    assert not hours.is_open(utc(2026, 11, 18, 23, 0))
+    assert is_open(hours, wednesday)
+    assert not is_open(hours, utc(2026, 11, 18, 23, 0))
     assert hours.next_opening(utc(2026, 11, 18, 23, 0)) == utc(2026, 11, 19, 14, 0)
     friday_evening = utc(2026, 11, 20, 22, 30)
     assert hours.next_opening(friday_evening) == utc(2026, 11, 23, 14, 0)
@@ -59,7 +65,18 @@ def test_wall_clock_hours_hold_across_both_dst_changes() -> None:
     assert hours.next_opening(utc(2026, 3, 7, 12, 0)) == utc(2026, 3, 9, 13, 0)
     assert hours.next_opening(utc(2026, 10, 31, 12, 0)) == utc(2026, 11, 2, 14, 0)
     # The Sunday of the change itself is no working day; Monday 16:59 local is still open.
-    assert hours.is_open(utc(2026, 3, 9, 20, 59)) and not hours.is_open(utc(2026, 3, 9, 21, 0))
+    assert is_open(hours, utc(2026, 3, 9, 20, 59)) and not is_open(hours, utc(2026, 3, 9, 21, 0))
+
+
+def test_hours_inside_the_spring_forward_gap_hold_no_time() -> None:
+    """02:30–03:00 does not exist in New York on March 8, 2026 (02:00 jumps to 03:00): the team
+    is not open then, the next opening is 09:00 and half an hour of work ends at 09:30."""
+    hours = WeeklyHours.parse("America/New_York", {"sun": ["02:30-03:00", "09:00-10:00"]})
+    night = utc(2026, 3, 8, 6, 0)  # 01:00 local, before the jump
+    assert all(opens < closes for opens, closes in
+               itertools.islice(hours.intervals_from(night), 3))
+    assert hours.next_opening(night) == utc(2026, 3, 8, 13, 0)
+    assert hours.add_working_time(night, timedelta(minutes=30)) == utc(2026, 3, 8, 13, 30)
 
 
 def test_working_time_skips_nights_weekends_and_counts_dst_days_right() -> None:
@@ -77,7 +94,7 @@ def test_split_days_and_a_zone_without_dst() -> None:
     hours = WeeklyHours.parse("America/Sao_Paulo", {"mon": ["09:00-12:00", "13:00-18:00"]})
     monday_11 = utc(2026, 7, 6, 14, 0)
     assert hours.add_working_time(monday_11, timedelta(hours=2)) == utc(2026, 7, 6, 17, 0)
-    assert not hours.is_open(utc(2026, 7, 6, 15, 30))
+    assert not is_open(hours, utc(2026, 7, 6, 15, 30))
     assert hours.next_opening(utc(2026, 7, 6, 15, 30)) == utc(2026, 7, 6, 16, 0)
     assert hours.next_opening(utc(2026, 7, 6, 22, 0)) == utc(2026, 7, 13, 12, 0)
 
@@ -87,7 +104,7 @@ def test_round_the_clock_days_join_up() -> None:
     hours = WeeklyHours.parse("Europe/Lisbon", {day: ["00:00-24:00"] for day in
                                                 ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
     start = utc(2026, 3, 28, 23, 30)  # Lisbon springs forward at 01:00 UTC on March 29
-    assert hours.is_open(start)
+    assert is_open(hours, start)
     assert hours.add_working_time(start, timedelta(hours=3)) == start + timedelta(hours=3)
 
 
@@ -102,7 +119,7 @@ def test_the_opening_is_written_in_the_customers_language_and_zone() -> None:
 
 def test_handoff_settings_refuse_unusable_hours_and_limits() -> None:
     """The settings section checks the zone, the timetable and the limits, field by field."""
-    assert HandoffConfig().weekly_hours().is_open(utc(2026, 11, 18, 10, 0))
+    assert is_open(HandoffConfig().weekly_hours(), utc(2026, 11, 18, 10, 0))
     with pytest.raises(ConfigError, match="IANA"):
         parse_section("handoff", {"timezone": "Nowhere/Town"})
     with pytest.raises(ConfigError, match="ends before"):

@@ -16,24 +16,23 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from bot.accounts import Role
+from bot.accounts import Role, viewer_for
 from bot.agent_context import ConversationContext, conversation_context, open_handoffs
 from bot.agent_desk import DeskError
 from bot.logs import mask_address
 from bot.processor import locale_for
 from bot.web.agent_api import act, conversation_id
-from bot.web.auth import console
+from bot.web.auth import console, session_token
 from bot.web.keys import SERVICES
 from bot.web.pages import render_page
 
 KEEP_ALIVE_SECONDS = 15.0
+MAX_WATCHED = 20
+"""How many conversations one event stream may watch (a page watches one)."""
+MAX_ID_DIGITS = 18
+"""Longer numbers are no conversation's id (and would not fit the database's integers)."""
 NOTICES = {"claimed": "You have this conversation now.", "sent": "Message queued.",
            "noted": "Note added.", "resolved": "Resolved: the bot has the conversation again."}
-
-
-def when(moment: datetime | None) -> str:
-    """A moment as pages show it before the browser puts it in the agent's own zone."""
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
 def ago(moment: datetime | None, now: datetime) -> str:
@@ -49,7 +48,7 @@ def ago(moment: datetime | None, now: datetime) -> str:
 
 
 def _helpers(now: datetime) -> dict[str, Any]:
-    return {"now": now, "when": when, "ago": lambda moment: ago(moment, now),
+    return {"now": now, "ago": lambda moment: ago(moment, now),
             "masked": mask_address, "as_json": lambda value: json.dumps(value, ensure_ascii=False)}
 
 
@@ -164,13 +163,31 @@ async def resolve_form(request: web.Request) -> web.Response:
                               lambda session: services.desk.resolve(session, wanted, agent, now))
 
 
+def _watched(request: web.Request) -> frozenset[int]:
+    """The conversations an event stream watches (``?conversation=ID``, repeatable): values that
+    cannot be a conversation's id are ignored, more than ``MAX_WATCHED`` are refused."""
+    wanted = frozenset(int(value) for value in request.query.getall("conversation", [])
+                       if value.isascii() and value.isdecimal() and len(value) <= MAX_ID_DIGITS)
+    if len(wanted) > MAX_WATCHED:
+        raise web.HTTPBadRequest(text=f"watch at most {MAX_WATCHED} conversations\n")
+    return wanted
+
+
+async def _still_signed_in(request: web.Request) -> bool:
+    """Whether the session that opened the stream is still current, its user active and an agent."""
+    services, token = request.app[SERVICES], session_token(request)
+    viewer = None if token is None else await services.store.read(
+        lambda session: viewer_for(session, token, services.clock.now()))
+    return viewer is not None and viewer.role.may(Role.AGENT)
+
+
 @console(Role.AGENT)
 async def events(request: web.Request) -> web.StreamResponse:
     """GET /agent/events[?conversation=ID] — server-sent events: ``change`` with the ids of the
-    conversations that changed and whether the queue did."""
+    conversations that changed and whether the queue did. The stream ends at the first
+    keep-alive after the agent's session does (signed out, expired or deactivated)."""
     services = request.app[SERVICES]
-    watching = [int(value) for value in request.query.getall("conversation", [])
-                if value.isdigit()]
+    watching = _watched(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     await response.prepare(request)
@@ -181,6 +198,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 try:
                     change = await asyncio.wait_for(subscription.changes.get(), KEEP_ALIVE_SECONDS)
                 except TimeoutError:
+                    if not await _still_signed_in(request):
+                        break
                     await response.write(b": keep-alive\n\n")  # also finds a closed tab
                     continue
                 if change is None:

@@ -30,6 +30,23 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def _from_another_site(request: web.Request) -> bool:
+    """Whether the browser says the request comes from another site: ``Sec-Fetch-Site``, or an
+    ``Origin`` that is neither the public address nor the host it asked for."""
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    ours = {request.host, urlsplit(request.app[SERVICES].settings.public_base_url).netloc}
+    return urlsplit(origin).netloc not in ours  # "null" has no host: another site
+
+
+def _refuse_other_sites(request: web.Request) -> None:
+    if _from_another_site(request):
+        raise web.HTTPForbidden(text="sign in and out from this site's own pages\n")
+
+
 def _login_page(request: web.Request, *, error: str | None = None, status: int = 200,
                 email: str = "") -> web.Response:
     return render_page(request, "login.html", status=status, error=error, email=email,
@@ -43,9 +60,13 @@ async def login_form(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    """POST /login — checks the form token, then the credentials; sets the session cookie."""
+    """POST /login — checks where it comes from and the form token, then the credentials;
+    sets the session cookie."""
     services = request.app[SERVICES]
+    _refuse_other_sites(request)
     form = await request.post()
+    # The token only ages the form (it is the same for everyone): what stops another site from
+    # signing a visitor in to the attacker's account is the check above.
     try:
         _form_signer(request).loads(str(form.get("csrf_token", "")), max_age=LOGIN_FORM_MAX_AGE)
     except (BadSignature, SignatureExpired):
@@ -69,7 +90,9 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """POST /logout — ends the session everywhere and clears the cookie."""
+    """POST /logout — ends this browser's session (others of the same user go on) and clears
+    the cookie."""
+    _refuse_other_sites(request)
     services = request.app[SERVICES]
     viewer = await current_viewer(request)
     token = session_token(request)
