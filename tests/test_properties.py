@@ -135,7 +135,7 @@ def services(sqlite_url):
     services.store.close()
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=60,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(texts, st.sampled_from(list(Channel)),
                           st.one_of(st.none(), texts)), min_size=1, max_size=6))
@@ -177,7 +177,7 @@ event_bodies = st.one_of(
     }))
 
 
-@settings(max_examples=120, deadline=None,
+@settings(max_examples=120,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(event_bodies)
 def test_any_event_is_accepted_or_refused_with_reasons(services, body) -> None:
@@ -203,7 +203,7 @@ jinja_pieces = st.sampled_from(
 template_sources = st.lists(st.one_of(texts, jinja_pieces), max_size=12).map("".join)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(template_sources, st.sampled_from(list(Channel)),
        st.sampled_from(list(shipped_locales())))
 def test_any_template_source_gets_a_verdict(source: str, channel: Channel, locale: str) -> None:
