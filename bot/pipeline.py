@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from bot.clock import Clock
 from bot.messages import Inbound
 from bot.processor import Batch, TurnProcessor
@@ -22,6 +24,9 @@ from bot.store.database import Store
 log = logging.getLogger(__name__)
 
 FAILED = "failed"
+DATABASE_TROUBLE = (OperationalError, InterfaceError)
+"""The database failing (restarting, unreachable, locked): no fault of the messages, which are
+left unacknowledged for Twilio to retry rather than recorded as failed."""
 
 
 @dataclass
@@ -89,6 +94,15 @@ class InboundPipeline:
         try:
             result = await self.store.write(
                 lambda session: self.processor.process(session, items, self.clock.now()), lane=index)
+        except DATABASE_TROUBLE:
+            # Recording a failure would reset the conversation and apologise for a turn that a
+            # retry will handle as usual.
+            log.warning("the database failed a batch of %d; not acknowledged", len(batch),
+                        exc_info=True)
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_exception(ProcessingFailed(pending.inbound.provider_id))
+            return
         except Exception:
             if len(batch) > 1:
                 # Commit them one by one so a single bad message cannot sink its neighbours.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.keywords import KeywordKind, classify_keyword
 from bot.store.models import ConsentEvent, Contact, Conversation, OutboxMessage
@@ -190,3 +191,32 @@ async def test_help_reaches_an_opted_out_contact(make_bot, database_url, twilio,
     assert [(r.template, r.status) for r in rows] == [("common.opted_out", "sent"),
                                                       ("common.help", "sent")]
     assert len(double.messages) == 2
+
+
+async def test_a_database_failure_is_not_a_flow_error(make_bot, database_url, twilio, clock,
+                                                      monkeypatch):
+    """The database failing under a turn (a restart, a lock) is not the message's fault: it is
+    not acknowledged (503, so Twilio retries it), the conversation keeps its place and the
+    customer gets no apology; the retry is handled as usual."""
+    _, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(SMS, "cancel my subscription")
+    place = await services.store.read(
+        lambda s: (lambda c: (c.flow, c.state))(s.scalars(select(Conversation)).one()))
+    process = services.processor.process
+    failures = iter([OperationalError("SELECT 1", {}, Exception("server closed the connection"))])
+
+    def flaky(session, items, now):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return process(session, items, now)
+
+    monkeypatch.setattr(services.processor, "process", flaky)
+    sid = "SM" + "d" * 32
+    assert (await bot.message(SMS, "hi", sid=sid)).status == 503
+    assert "common.error" not in [r.template for r in await _sent(services)]
+    assert await services.store.read(
+        lambda s: (lambda c: (c.flow, c.state))(s.scalars(select(Conversation)).one())) == place
+    assert (await bot.message(SMS, "hi", sid=sid)).status == 200
+    assert (await _sent(services))[-1].template == "faq.greeting"
