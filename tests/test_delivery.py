@@ -6,6 +6,7 @@ import asyncio
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.channels.twilio_rest import TwilioTransport
@@ -150,13 +151,18 @@ async def test_timeout_after_acceptance_is_reconciled_not_resent(make_bot, datab
     assert (row.status, row.provider_id) == ("sent", double.messages[0].sid)
 
 
-async def test_permanent_errors_are_not_retried(make_bot, database_url, twilio, clock):
-    """21610 marks the contact opted out (with a ledger row); 21211 is recorded, never retried."""
+@pytest.mark.parametrize("problem_details", [False, True])
+async def test_permanent_errors_are_not_retried(make_bot, database_url, twilio, clock,
+                                                problem_details):
+    """21610 marks the contact opted out (with a ledger row); 21211 is recorded, never retried
+    — in Twilio's classic error body and in RFC 9457 problem details alike."""
     double, base = twilio
     bot, services = await make_bot(live_settings(database_url, base), clock=clock)
-    double.fail_next(Fault(400, 21610, "Attempt to send to unsubscribed recipient"))
+    double.fail_next(Fault(400, 21610, "Attempt to send to unsubscribed recipient",
+                           problem_details=problem_details))
     await bot.message(CUSTOMER, "hi")
-    double.fail_next(Fault(400, 21211, "Invalid 'To' Phone Number"))
+    double.fail_next(Fault(400, 21211, "Invalid 'To' Phone Number",
+                           problem_details=problem_details))
     await bot.message("+14155550111", "hi")
     await services.sender.drain()
     clock.advance(hours=1)

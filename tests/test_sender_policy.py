@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 
 from bot.channels.transport import FailureKind
 from bot.channels.twilio_rest import classify, retry_after_seconds
@@ -39,6 +39,13 @@ def _twilio_error(status: int, code: int | None) -> TwilioRestException:
     (_twilio_error(400, 21614), FailureKind.PERMANENT),
     (_twilio_error(400, 63003), FailureKind.PERMANENT),
     (_twilio_error(400, 63016), FailureKind.PERMANENT),
+    # Newer Twilio APIs answer with RFC 9457 problem details, which the SDK raises differently.
+    (TwilioServiceException("https://www.twilio.com/docs/errors/20429", "Too Many Requests", 429,
+                            20429), FailureKind.TRANSIENT),
+    (TwilioServiceException("https://www.twilio.com/docs/errors/21610", "Unsubscribed", 400,
+                            21610), FailureKind.PERMANENT),
+    (TwilioServiceException("about:blank", "Internal Server Error", 500, 20500),
+     FailureKind.AMBIGUOUS),
     (TimeoutError(), FailureKind.AMBIGUOUS),
     (aiohttp.ServerDisconnectedError(), FailureKind.AMBIGUOUS),
 ])

@@ -32,6 +32,8 @@ class Fault:
     """Store the message, then wait this long before answering (the client times out)."""
     retry_after: str | None = None
     """A Retry-After header to send with the error (seconds, or an HTTP date)."""
+    problem_details: bool = False
+    """Answer in RFC 9457 shape (type, title, status, code), as newer Twilio APIs do."""
 
 
 @dataclass
@@ -115,6 +117,11 @@ class TwilioDouble:
             await asyncio.sleep(self.delay)
         fault = self.faults.popleft() if self.faults else None
         if fault is not None and fault.accept_then_hang is None:
+            if fault.problem_details:
+                return web.json_response({
+                    "type": f"https://www.twilio.com/docs/errors/{fault.code}",
+                    "title": fault.message, "status": fault.status, "code": fault.code},
+                    status=fault.status, content_type="application/problem+json")
             return self._error(fault.status, fault.code, fault.message, fault.retry_after)
         if not form.get("To") or not (form.get("Body") or form.get("ContentSid")):
             return self._error(400, 21602, "Message body is required.")

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.base.version import Version
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
@@ -107,9 +107,12 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 def classify(error: Exception, *, retry_after: float | None = None) -> SendFailure:
     """Map a client error to what the retry policy should do with it (``retry_after``: the
     provider's Retry-After, kept for a transient failure)."""
-    if isinstance(error, TwilioRestException):
+    if isinstance(error, TwilioRestException | TwilioServiceException):
+        # The SDK raises the second for APIs answering in RFC 9457 "problem details".
         code = error.code if isinstance(error.code, int) else None
-        reason = f"Twilio {error.status}" + (f" error {code}" if code else "") + f": {error.msg}"
+        said = error.msg if isinstance(error, TwilioRestException) else (error.detail
+                                                                       or error.title)
+        reason = f"Twilio {error.status}" + (f" error {code}" if code else "") + f": {said}"
         if error.status == 429 or code in TRANSIENT_CODES:
             return SendFailure(FailureKind.TRANSIENT, reason, code, retry_after)
         if error.status >= 500:
