@@ -24,7 +24,7 @@ from sqlalchemy.sql.expression import Exists
 from bot.channels.transport import OutgoingMessage
 from bot.config import BotConfig, load_config
 from bot.consent import ConsentChange, record_consent
-from bot.gate import Action
+from bot.gate import Action, Kind
 from bot.messages import Channel, Choice
 from bot.outbound_gate import WINDOW_CLOSED_CODE, OutboundGate
 from bot.outbox_drafts import Draft, say_from
@@ -171,14 +171,17 @@ def _claim(row: dict, lease_until: datetime) -> Claim:
 
 
 def _waiting_behind_an_earlier_message(now: datetime) -> Exists:
-    """Whether an earlier message to the row's recipient is still in flight or backing off: the
-    row waits so the recipient gets them in order (found through ``ix_outbox_recipient``)."""
+    """Whether an earlier message to the row's recipient is still in flight, or is a reply
+    backing off: the row waits so the recipient gets them in order (found through
+    ``ix_outbox_recipient``). A proactive message tried once may since have been deferred by the
+    gate for hours (quiet hours): it holds nothing back."""
     earlier = OUTBOX.alias("earlier")
     return exists().where(
         earlier.c.to_address == OUTBOX.c.to_address, earlier.c.channel == OUTBOX.c.channel,
         earlier.c.id < OUTBOX.c.id,
         or_(earlier.c.status == "sending",
-            and_(earlier.c.status == "queued", earlier.c.attempts > 0, earlier.c.due_at > now)))
+            and_(earlier.c.status == "queued", earlier.c.attempts > 0, earlier.c.due_at > now,
+                 earlier.c.kind != Kind.PROACTIVE)))
 
 
 def _due_rows(session: Session, now: datetime, limit: int,

@@ -13,6 +13,7 @@ from bot.channels.twilio_rest import TwilioTransport
 from bot.config import save_section
 from bot.outbox import claim_due
 from bot.store.models import ConsentEvent, Contact, InboundMessage, OutboxMessage
+from tests.business import LA_MORNING, customer_upserted, payment_failed, send
 from tests.conftest import live_settings, new_sid
 from tests.twilio_double import ACCOUNT_SID, AUTH_TOKEN, Fault
 
@@ -249,6 +250,30 @@ async def test_a_later_reply_waits_for_an_earlier_one_backing_off(make_bot, data
     rows = await _outbox(services)
     assert [r.status for r in rows] == ["sent", "sent"]
     assert [r.provider_id for r in rows] == [m.sid for m in double.messages]
+
+
+async def test_a_notice_deferred_to_the_morning_does_not_hold_back_tonights_replies(
+        make_bot, database_url, twilio, clock):
+    """A payment notice refused with 429 just before 20:00 waits for the morning (quiet hours);
+    the customer writing at 21:00 is still answered at once: only a message backing off holds
+    later replies back, not one the gate moved to tomorrow."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    clock.set(LA_MORNING.replace(hour=3, minute=59, second=50))  # 19:59:50 in Los Angeles
+    await send(bot, customer_upserted())
+    double.fail_next(Fault(429, 20429, "Too Many Requests"))
+    await send(bot, payment_failed())
+    await services.sender.drain()
+    clock.advance(minutes=1)
+    await services.sender.drain()  # the retry meets quiet hours: deferred to 08:00
+    [notice] = await _outbox(services)
+    assert (notice.status, notice.attempts) == ("queued", 1)
+    assert notice.due_at == LA_MORNING.replace(hour=16)
+    clock.set(LA_MORNING.replace(hour=5))  # 21:00
+    await bot.message(CUSTOMER, "when will I be charged?")
+    assert await services.sender.drain() == 1
+    [answer] = double.messages  # the notice still waits for 08:00
+    assert answer.body.startswith("You're billed on the same day each month")
 
 
 async def test_retry_after_from_twilio_is_respected(make_bot, database_url, twilio, clock):
