@@ -76,7 +76,8 @@ class WeeklyHours:
     def intervals_from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Working intervals, in UTC, that end after ``moment``, in order (without end: a
         parsed timetable always has another week). One that lies in the hour the clocks skip
-        in spring holds no time and is left out."""
+        in spring holds no time and is left out; one reaching into it stops or starts at the
+        jump."""
         first = moment.astimezone(self.zone).date() - timedelta(days=1)
         for offset in itertools.count():
             day = first + timedelta(days=offset)
@@ -88,12 +89,15 @@ class WeeklyHours:
     def _instant(self, day: date, minutes: int) -> datetime:
         """A wall-clock time of the team's zone on ``day`` as a UTC instant (24:00 is the next
         day's midnight), so 09:00 stays 09:00 local across a DST change. A time the clocks skip
-        is read with the offset before the jump (02:30 is 03:30 after a 02:00→03:00 jump), so
-        an interval inside the gap comes out inverted."""
+        is the jump itself (02:30 on a 02:00→03:00 night is 03:00): read with either offset it
+        would add or remove an hour the team never set."""
         if minutes == _MINUTES_PER_DAY:
             day, minutes = day + timedelta(days=1), 0
         local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=self.zone)
-        return local.astimezone(UTC)
+        instant = local.astimezone(UTC)
+        if instant.astimezone(self.zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+            return instant
+        return _jump_over(local)
 
     def next_opening(self, moment: datetime) -> datetime:
         """``moment`` itself while open, else when the team next starts work."""
@@ -109,6 +113,17 @@ class WeeklyHours:
                 return begin + left
             left -= closes - begin
         raise AssertionError("unreachable: the intervals never end")
+
+
+def _jump_over(local: datetime) -> datetime:
+    """The instant the clocks jumped over ``local``, a wall time that does not exist: the first
+    minute after its earlier reading (``fold=1`` in a gap) where the zone's offset changes."""
+    zone, minute = local.tzinfo, timedelta(minutes=1)
+    moment = local.replace(fold=1).astimezone(UTC)
+    offset = moment.astimezone(zone).utcoffset()
+    while (moment + minute).astimezone(zone).utcoffset() == offset:
+        moment += minute
+    return moment + minute
 
 
 def format_opening(moment: datetime, locale: str, zone: str) -> str:

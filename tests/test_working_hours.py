@@ -79,6 +79,18 @@ def test_hours_inside_the_spring_forward_gap_hold_no_time() -> None:
     assert hours.add_working_time(night, timedelta(minutes=30)) == utc(2026, 3, 8, 13, 30)
 
 
+def test_hours_reaching_into_the_spring_forward_gap_stop_or_start_at_the_jump() -> None:
+    """On March 8, 2026 New York jumps from 02:00 to 03:00 (07:00 UTC): "00:00-02:30" works until
+    the jump, two hours, and "02:30-04:00" from it, one hour — no hour the team never set."""
+    night = utc(2026, 3, 8, 4, 0)  # 23:00 on the 7th, local
+    until = WeeklyHours.parse("America/New_York", {"sun": ["00:00-02:30"]})
+    assert next(until.intervals_from(night)) == (utc(2026, 3, 8, 5, 0), utc(2026, 3, 8, 7, 0))
+    since = WeeklyHours.parse("America/New_York", {"sun": ["02:30-04:00"]})
+    assert next(since.intervals_from(night)) == (utc(2026, 3, 8, 7, 0), utc(2026, 3, 8, 8, 0))
+    # The hour of the 8th, then half an hour from 02:30 EDT (06:30 UTC) a week later.
+    assert since.add_working_time(night, timedelta(minutes=90)) == utc(2026, 3, 15, 7, 0)
+
+
 def test_working_time_skips_nights_weekends_and_counts_dst_days_right() -> None:
     """Two working hours from Friday 16:00 New York end Monday 10:00; across the spring-forward
     weekend that Monday 10:00 is 14:00 UTC instead of 15:00."""
