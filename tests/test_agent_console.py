@@ -241,6 +241,20 @@ async def test_the_event_stream_ends_with_the_agents_session(make_bot, database_
     stream.close()
 
 
+async def test_a_change_after_signing_out_is_not_told(make_bot, database_url, twilio, clock):
+    """Signed out, the next change ends the stream instead of reaching it (no waiting for the
+    keep-alive)."""
+    bot, services = await _app(make_bot, database_url, twilio, clock)
+    csrf = await sign_in(bot.client, AGENT)
+    stream = await bot.client.get("/agent/events")
+    assert (await _next_event(stream))[0] == "ready"
+    await _signed_out(bot, services, clock, csrf)
+    await bot.message("+14155550100", "AGENT!")
+    rest = await asyncio.wait_for(stream.content.read(), 5)  # returns once the stream ends
+    assert b"event:" not in rest
+    stream.close()
+
+
 @pytest.mark.parametrize(("query", "status"), [
     ("conversation=%C2%B2&conversation=x&conversation=1", 200),  # '²' is a digit, not a number
     ("conversation=" + "9" * 40, 200),

@@ -27,6 +27,8 @@ from bot.web.keys import SERVICES
 from bot.web.pages import render_page
 
 KEEP_ALIVE_SECONDS = 15.0
+KEEP_ALIVE = object()
+"""Nothing changed for KEEP_ALIVE_SECONDS: the stream says it is alive."""
 MAX_WATCHED = 20
 """How many conversations one event stream may watch (a page watches one)."""
 MAX_ID_DIGITS = 18
@@ -184,8 +186,8 @@ async def _still_signed_in(request: web.Request) -> bool:
 @console(Role.AGENT)
 async def events(request: web.Request) -> web.StreamResponse:
     """GET /agent/events[?conversation=ID] — server-sent events: ``change`` with the ids of the
-    conversations that changed and whether the queue did. The stream ends at the first
-    keep-alive after the agent's session does (signed out, expired or deactivated)."""
+    conversations that changed and whether the queue did. The stream ends at the first change
+    or keep-alive after the agent's session does (signed out, expired or deactivated)."""
     services = request.app[SERVICES]
     watching = _watched(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
@@ -198,12 +200,12 @@ async def events(request: web.Request) -> web.StreamResponse:
                 try:
                     change = await asyncio.wait_for(subscription.changes.get(), KEEP_ALIVE_SECONDS)
                 except TimeoutError:
-                    if not await _still_signed_in(request):
-                        break
+                    change = KEEP_ALIVE
+                if change is None or not await _still_signed_in(request):
+                    break
+                if change is KEEP_ALIVE:
                     await response.write(b": keep-alive\n\n")  # also finds a closed tab
                     continue
-                if change is None:
-                    break
                 data = json.dumps({"conversations": sorted(change.conversations),
                                    "queue": change.queue})
                 await response.write(f"event: change\ndata: {data}\n\n".encode())
