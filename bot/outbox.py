@@ -72,6 +72,8 @@ class SendOutcome:
     opted_out_contact: int | None = None
     lease_until: datetime | None = None
     """The claim's lease: a retry or failure is written only while the row is still under it."""
+    untried: bool = False
+    """The claim counted an attempt that was never made (no send started): it is given back."""
 
 
 CLAIM_COLUMNS = ("id", "business_key", "conversation_id", "contact_id", "channel", "to_address",
@@ -228,9 +230,11 @@ def record_outcomes(session: Session, outcomes: Sequence[SendOutcome], now: date
             update(OUTBOX).where(*_still_claimed()).values(
                 status="queued", due_at=bindparam("due"), status_reason=bindparam("r"),
                 error_code=bindparam("code"), attempt_started_at=bindparam("amb"),
-                lease_until=None, updated_at=now),
+                attempts=OUTBOX.c.attempts - bindparam("back"), lease_until=None,
+                updated_at=now),
             [{"oid": o.outbox_id, "lease": o.lease_until, "due": o.retry_at, "r": o.reason,
-              "code": o.error_code, "amb": o.ambiguous_since} for o in retry])
+              "code": o.error_code, "amb": o.ambiguous_since, "back": int(o.untried)}
+             for o in retry])
     final = [o for o in outcomes if o.result is Result.FAILED]
     if final:
         session.connection().execute(
@@ -335,13 +339,17 @@ def apply_status(session: Session, provider_id: str, twilio_status: str, error_c
 
 
 def _refused_free_form(session: Session, row: Row, error_code: int | None) -> bool:
-    """Whether a failure is Twilio refusing our free-form WhatsApp text, and the message is
-    still the conversation's latest."""
+    """Whether a failure is Twilio refusing our free-form WhatsApp text, and no later message of
+    the conversation has reached the customer (resent after one, it would arrive out of turn;
+    later ones refused or still waiting do not count)."""
     if (error_code != WINDOW_CLOSED_CODE or row.channel != Channel.WHATSAPP
             or row.content_sid is not None):
         return False
+    reached = or_(OUTBOX.c.status.in_(("delivered", "read")),
+                  and_(OUTBOX.c.status == "sent", OUTBOX.c.error_code.is_(None)))
     newer = session.execute(select(OUTBOX.c.id).where(
-        OUTBOX.c.conversation_id == row.conversation_id, OUTBOX.c.id > row.id).limit(1)).first()
+        OUTBOX.c.conversation_id == row.conversation_id, OUTBOX.c.id > row.id,
+        reached).limit(1)).first()
     return newer is None
 
 

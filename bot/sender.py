@@ -15,6 +15,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -150,21 +151,29 @@ class OutboxSender:
     def _postpone(claim: Claim, until: datetime | None) -> SendOutcome:
         return SendOutcome(claim.message.outbox_id, Result.RETRY, retry_at=until,
                            reason="waiting for an earlier message to the same recipient",
-                           ambiguous_since=claim.ambiguous_since, lease_until=claim.lease_until)
+                           ambiguous_since=claim.ambiguous_since, lease_until=claim.lease_until,
+                           untried=_counted_an_attempt(claim))
 
     async def _send_one(self, claim: Claim, taken: set[str]) -> SendOutcome:
         message = claim.message
         started = self.clock.now()
         if started + timedelta(seconds=self.transport.timeout) > claim.lease_until:
             # Another sender may claim the row before the answer comes: leave it for later.
-            return self._retry_now(claim, "not started: the lease would run out mid-send",
-                                   claim.ambiguous_since)
+            return replace(self._retry_now(claim, "not started: the lease would run out mid-send",
+                                           claim.ambiguous_since),
+                           untried=_counted_an_attempt(claim))
         try:
-            if claim.ambiguous_since is not None:
-                return await self._reconcile(claim, taken)
-            provider_id = await self.transport.send(message)
+            # One deadline for the whole send (a WhatsApp menu is two requests), which is what
+            # the lease check above allowed for.
+            async with asyncio.timeout(self.transport.timeout or None):
+                if claim.ambiguous_since is not None:
+                    return await self._reconcile(claim, taken)
+                provider_id = await self.transport.send(message)
         except SendFailure as failure:
             return self._failed(claim, failure, started)
+        except TimeoutError:
+            return self._failed(claim, SendFailure(FailureKind.AMBIGUOUS,
+                                                   "no answer within the send timeout"), started)
         except Exception as error:  # an unexpected client error: treat as "may have been sent"
             log.exception("unexpected send error", extra={"outbox_id": message.outbox_id})
             return self._failed(claim, SendFailure(FailureKind.AMBIGUOUS, repr(error)), started)
@@ -228,3 +237,9 @@ class OutboxSender:
                            reason=failure.reason, ambiguous_since=ambiguous_since,
                            retry_at=self.clock.now() + timedelta(seconds=delay),
                            lease_until=claim.lease_until)
+
+
+def _counted_an_attempt(claim: Claim) -> bool:
+    """Whether claiming the row counted an attempt (a row that may be with the provider is only
+    looked up there, which is none)."""
+    return claim.ambiguous_since is None

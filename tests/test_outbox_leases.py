@@ -4,6 +4,8 @@ meanwhile (another worker's claim, a paid invoice's dropped notice)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
 from bot.sender import OutboxSender
@@ -93,3 +95,48 @@ async def test_a_notice_in_flight_when_the_invoice_is_paid_is_not_retried(make_b
     assert double.messages == []
     [notice] = [r for r in await _outbox(services) if r.subject]
     assert (notice.status, notice.status_reason) == ("dropped", "the invoice was paid")
+
+
+async def test_a_send_not_started_uses_up_no_attempt(make_bot, database_url, twilio, clock):
+    """Rows the lease could not cover, and those waiting behind them, were never tried: they keep
+    their attempts, so a later 429 is not taken for the last of them."""
+    double, base = twilio
+    settings = live_settings(database_url, base, send_lease_seconds=3.0, twilio_timeout_seconds=2.0)
+    bot, services = await make_bot(settings, clock=clock)
+    for text in ("hi", "when will I be charged?", "how do I update my card?", "how do I pause?"):
+        await bot.message(CUSTOMER, text)
+    send = services.transport.send
+
+    async def slow_send(message):
+        clock.advance(seconds=1.2)
+        return await send(message)
+
+    services.transport.send = slow_send
+    await services.sender.send_due()
+    rows = await _outbox(services)
+    # The second could start 1.2 s into a 3 s lease, with 2 s to allow for: it waits.
+    assert [(r.status, r.attempts) for r in rows] == [("sent", 1), ("queued", 0), ("queued", 0),
+                                                      ("queued", 0)]
+    assert len(double.messages) == 1
+
+
+async def test_a_send_has_one_deadline_however_many_requests_it_takes(make_bot, database_url,
+                                                                      twilio, clock):
+    """A WhatsApp menu is two requests (its content, then the message): together they get the one
+    timeout the lease allowed for; past it the send counts as unanswered, to be looked up."""
+    double, base = twilio
+    settings = live_settings(database_url, base, twilio_timeout_seconds=0.5)
+    bot, services = await make_bot(settings, clock=clock)
+    await bot.message(CUSTOMER, "hi")
+    send = services.transport.send
+
+    async def two_slow_requests(message):
+        await asyncio.sleep(0.3)  # within the timeout alone, not together
+        await asyncio.sleep(0.3)
+        return await send(message)
+
+    services.transport.send = two_slow_requests
+    await services.sender.send_due()
+    [row] = await _outbox(services)
+    assert (row.status, row.attempt_started_at is not None) == ("queued", True)
+    assert double.messages == []

@@ -99,9 +99,14 @@ def test_twilio_end_statuses_map_to_ours() -> None:
     ({"Retry-After": "Wed, 21 Oct 2026 07:28:30 GMT"}, None),
     ({"Retry-After": "soon"}, None),
     ({}, None),
+    ({"Retry-After": "-5"}, 0.0),
+    ({"Retry-After": "1e12"}, 3600.0),  # a day's or a year's wait is retried within the hour
+    ({"Retry-After": "inf"}, None),
+    ({"Retry-After": "nan"}, None),
 ])
 def test_retry_after_is_read_as_seconds(headers: dict[str, str], seconds: float | None) -> None:
-    """Retry-After counts as seconds, or as an HTTP date against the response's Date header."""
+    """Retry-After counts as seconds, or as an HTTP date against the response's Date header;
+    at most an hour, and nothing that is no number of seconds."""
     assert retry_after_seconds(headers) == seconds
 
 

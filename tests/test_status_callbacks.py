@@ -112,6 +112,24 @@ async def test_window_closed_report_after_a_newer_message_only_fails(make_bot, d
     assert len(double.messages) == 2
 
 
+async def test_two_refused_replies_both_take_the_fallback(make_bot, database_url, twilio, clock):
+    """Twilio refuses both replies (63016), the later one reported first: a later message that
+    did not reach the customer either does not stop the earlier one's fallback."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(f"whatsapp:{CUSTOMER}", "when will I be charged?")
+    await bot.message(f"whatsapp:{CUSTOMER}", "how do I pause?")
+    await services.sender.drain()
+    first, second = double.messages
+    assert await _report(bot, second.sid, "failed", ErrorCode="63016") == 204
+    assert await _report(bot, first.sid, "failed", ErrorCode="63016") == 204
+    await services.sender.drain()
+    rows = await services.store.read(
+        lambda s: list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))))
+    assert [(r.status, r.error_code) for r in rows] == [("held", 63016), ("held", 63016)]
+    assert len(double.messages) == 2
+
+
 async def test_every_documented_twilio_status_is_accepted(make_bot, database_url, twilio, clock):
     """Twilio's statuses we do not act on (receiving, received…) answer 204 like the others;
     'canceled' ends a message as failed, 'partially_delivered' counts as delivered."""

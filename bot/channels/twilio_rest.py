@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 TRANSIENT_CODES = frozenset({20429, 30001})
 CLOCK_SKEW = timedelta(seconds=60)
+MAX_RETRY_AFTER = 3600.0
+"""A longer Retry-After is read as an hour: the message is retried, not parked for days."""
 
 
 class BaseUrlHttpClient(AsyncHttpClient):
@@ -89,19 +92,20 @@ class BaseUrlHttpClient(AsyncHttpClient):
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """A response's Retry-After in seconds: a number, or an HTTP date read against the
-    response's own Date (no local clock involved); None when absent or unreadable."""
+    response's own Date (no local clock involved), at most MAX_RETRY_AFTER; None when absent or
+    unreadable."""
     value = headers.get("Retry-After")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        until, sent = parsedate_to_datetime(value), parsedate_to_datetime(headers["Date"])
-        return max((until - sent).total_seconds(), 0.0)
-    except (KeyError, TypeError, ValueError):
-        return None
+        try:
+            until, sent = parsedate_to_datetime(value), parsedate_to_datetime(headers["Date"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        seconds = (until - sent).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
 
 
 def classify(error: Exception, *, retry_after: float | None = None) -> SendFailure:
