@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, exists, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Exists
@@ -29,6 +29,7 @@ from bot.messages import Channel, Choice
 from bot.outbound_gate import WINDOW_CLOSED_CODE, OutboundGate
 from bot.outbox_drafts import Draft, say_from
 from bot.status import FAILED, advances, our_status, status_reason
+from bot.store.database import lock_key
 from bot.store.inserts import insert_ignoring_duplicates
 from bot.store.models import Contact, DeliveryReport, OutboxMessage
 
@@ -203,8 +204,30 @@ def _due_rows(session: Session, now: datetime, limit: int,
     if postgres:
         due = due.with_for_update(skip_locked=True)
         stale = stale.with_for_update(skip_locked=True)
-    rows = list(session.execute(stale).mappings()) + list(session.execute(due).mappings())
-    return [dict(row) for row in rows[:limit]]
+    rows = [dict(row) for row in
+            [*session.execute(stale).mappings(), *session.execute(due).mappings()][:limit]]
+    return _recipients_to_ourselves(session, rows, now) if postgres and rows else rows
+
+
+def _recipients_to_ourselves(session: Session, rows: list[dict[str, object]],
+                             now: datetime) -> list[dict[str, object]]:
+    """PostgreSQL, several senders: the rows whose recipient no other sender is claiming for at
+    this moment (a transaction-scoped lock per recipient, never waited for), still in turn.
+
+    Without it, a sender whose claim of a customer's first reply is not committed yet leaves
+    the row merely locked: another sender skips it, sees nothing in flight and claims the second
+    reply, and both go out at once."""
+    key_of = {row["id"]: lock_key(f"send:{row['channel']}:{row['to_address']}") for row in rows}
+    ours = {key for key, taken in session.execute(
+        text("SELECT k, pg_try_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+        {"keys": sorted(set(key_of.values()))}) if taken}
+    mine = [row for row in rows if key_of[row["id"]] in ours]
+    if not mine:
+        return []
+    # A claim committed between our select and our lock may have put an earlier row in flight.
+    in_turn = set(session.scalars(select(OUTBOX.c.id).where(
+        OUTBOX.c.id.in_([row["id"] for row in mine]), ~_waiting_behind_an_earlier_message(now))))
+    return [row for row in mine if row["id"] in in_turn]
 
 
 def record_outcomes(session: Session, outcomes: Sequence[SendOutcome], now: datetime) -> None:

@@ -5,12 +5,15 @@ meanwhile (another worker's claim, a paid invoice's dropped notice)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from bot.outbox import claim_due
 from bot.sender import OutboxSender
 from bot.store.models import OutboxMessage
-from tests.conftest import live_settings
+from tests.conftest import live_settings, truncate_tables
 from tests.test_gate_delivery import ny
 from tests.twilio_double import Fault
 
@@ -140,3 +143,25 @@ async def test_a_send_has_one_deadline_however_many_requests_it_takes(make_bot, 
     [row] = await _outbox(services)
     assert (row.status, row.attempt_started_at is not None) == ("queued", True)
     assert double.messages == []
+
+
+async def test_two_senders_never_have_one_customers_replies_in_flight_at_once(
+        make_bot, postgres_url, twilio, clock):
+    """PostgreSQL (on SQLite one writer means two claims never overlap), two workers: while one
+    is claiming a customer's first reply (its transaction still open), the other does not claim
+    the second, which would go out beside it."""
+    truncate_tables(postgres_url)
+    _, base = twilio
+    bot, services = await make_bot(live_settings(postgres_url, base), clock=clock)
+    await bot.message(CUSTOMER, "when will I be charged?")
+    gate, lease = services.sender.gate, timedelta(seconds=60)
+    with Session(services.store.writer) as first, Session(services.store.writer) as second:
+        claimed_first = claim_due(first, clock.now(), 10, lease, gate=gate)
+        await bot.message(CUSTOMER, "how do I pause?")  # committed while the first claims
+        claimed_second = claim_due(second, clock.now(), 10, lease, gate=gate)
+        second.commit()
+        first.commit()
+    assert [len(claimed_first), len(claimed_second)] == [1, 0]
+    with Session(services.store.writer) as third:  # the first reply is in flight: still nothing
+        assert claim_due(third, clock.now(), 10, lease, gate=gate) == []
+        third.commit()
