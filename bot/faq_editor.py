@@ -37,7 +37,9 @@ from bot.store.models import ContentVersion
 from bot.template_editor import normalize_source
 from bot.template_lint import (
     DEFAULT_MAX_SEGMENTS,
+    Findings,
     Problem,
+    Refused,
     Severity,
     sms_problems,
 )
@@ -48,7 +50,7 @@ MAX_FAQ_SOURCE = 200_000
 
 
 @dataclass(frozen=True)
-class FaqCheck:
+class FaqCheck(Findings):
     """An FAQ text checked: the book it makes (None when it does not parse) and its problems.
 
     Malformed YAML, a broken reference and a forbidden reply instruction in an answer are
@@ -61,23 +63,9 @@ class FaqCheck:
     book: FaqBook | None
     problems: tuple[Problem, ...]
 
-    @property
-    def errors(self) -> tuple[Problem, ...]:
-        """Problems that refuse a save."""
-        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
 
-    @property
-    def ok(self) -> bool:
-        """Whether the text may be saved."""
-        return not self.errors
-
-
-class FaqRefused(ValueError):
-    """The FAQ text breaks a rule; ``check`` lists every problem."""
-
-    def __init__(self, check: FaqCheck) -> None:
-        super().__init__("; ".join(p.message for p in check.errors))
-        self.check = check
+class FaqRefused(Refused):
+    """The FAQ text breaks a rule; ``check`` (a FaqCheck) lists every problem."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from bot.message_specs import MessageSpec
 from bot.messages import Channel
 from bot.render import TEMPLATES_DIR, Renderer, template_names
 from bot.store.models import ContentVersion
-from bot.template_lint import TemplateCheck, check_template
+from bot.template_lint import Refused, TemplateCheck, check_template
 from bot.template_translations import (
     SOURCE_LOCALE,
     Coverage,
@@ -45,12 +45,8 @@ class UnknownTemplate(LookupError):
     """No such message; the message says which."""
 
 
-class TemplateRefused(ValueError):
-    """The text breaks a rule; ``check`` lists every problem."""
-
-    def __init__(self, check: TemplateCheck) -> None:
-        super().__init__("; ".join(p.message for p in check.errors))
-        self.check = check
+class TemplateRefused(Refused):
+    """The text breaks a rule; ``check`` (a TemplateCheck) lists every problem."""
 
 
 @dataclass(frozen=True)

@@ -79,14 +79,10 @@ class Problem:
     message: str
 
 
-@dataclass(frozen=True)
-class TemplateCheck:
-    """A template checked for one locale and channel: its sample rendering and its problems."""
+class Findings:
+    """What a checked text shares, whatever was checked: its problems, and whether any refuses
+    the save (subclasses are dataclasses with a ``problems`` field)."""
 
-    text: str | None
-    """The message rendered with the sample values (None when it cannot render)."""
-    cost: SmsCost | None
-    """What the sample costs as an SMS (SMS only)."""
     problems: tuple[Problem, ...]
 
     @property
@@ -96,8 +92,27 @@ class TemplateCheck:
 
     @property
     def ok(self) -> bool:
-        """Whether the template may be saved."""
+        """Whether the text may be saved."""
         return not self.errors
+
+
+class Refused(ValueError):
+    """A text breaks a rule; ``check`` lists every problem."""
+
+    def __init__(self, check: Findings) -> None:
+        super().__init__("; ".join(p.message for p in check.errors))
+        self.check = check
+
+
+@dataclass(frozen=True)
+class TemplateCheck(Findings):
+    """A template checked for one locale and channel: its sample rendering and its problems."""
+
+    text: str | None
+    """The message rendered with the sample values (None when it cannot render)."""
+    cost: SmsCost | None
+    """What the sample costs as an SMS (SMS only)."""
+    problems: tuple[Problem, ...]
 
 
 def _error(rule: str, message: str) -> Problem:
