@@ -199,18 +199,24 @@ async def test_a_dunning_episode_gets_two_sms_at_most(make_bot, database_url, tw
         "dunning:in_2:0": "sent"}
 
 
+async def _on_both_channels(bot, services, double, at, *, sms_text: str = "hi") -> None:
+    """The customer writes on WhatsApp and by SMS at ``at``; both contacts are linked to one
+    customer, and what was sent so far is forgotten."""
+    clock = services.clock
+    clock.set(at)
+    await bot.message(f"whatsapp:{NEW_YORK}", "hi")
+    await bot.message(NEW_YORK, sms_text)
+    await services.sender.drain()
+    await _update_contacts(services, customer_id="cus_1")
+    double.messages.clear()
+
 async def test_a_rerouted_text_and_a_direct_one_share_the_episodes_budget(make_bot, database_url,
                                                                          twilio, clock):
     """An SMS and a WhatsApp notice of one episode wait overnight; by the morning the WhatsApp
     window has closed, so both go by SMS in the same pass — the budget's two texts, no more."""
     double, base = twilio
     bot, services = await _bot(make_bot, database_url, base, clock)
-    clock.set(ny(14, 7))
-    await bot.message(f"whatsapp:{NEW_YORK}", "hi")
-    await bot.message(NEW_YORK, "hi")
-    await services.sender.drain()
-    await _update_contacts(services, customer_id="cus_1")
-    double.messages.clear()
+    await _on_both_channels(bot, services, double, ny(14, 7))
     clock.set(ny(14, 21))
     await _notify(services, "sms", NEW_YORK, "dunning:in_1:0", topic="dunning:in_1")
     await _notify(services, "whatsapp", NEW_YORK, "dunning:in_1:1", topic="dunning:in_1")
@@ -251,12 +257,7 @@ async def test_whatsapp_outside_the_window_falls_back_to_sms(make_bot, database_
     as a numbered menu that maps back — and the WhatsApp row says where it went."""
     double, base = twilio
     bot, services = await _bot(make_bot, database_url, base, clock)
-    clock.set(ny(12, 12))
-    await bot.message(f"whatsapp:{NEW_YORK}", "hi")
-    await bot.message(NEW_YORK, "hi")
-    await services.sender.drain()
-    await _update_contacts(services, customer_id="cus_1")
-    double.messages.clear()
+    await _on_both_channels(bot, services, double, ny(12, 12))
     clock.set(ny(14, 12))
     for _ in range(2):  # a retried event queues nothing twice
         await _notify(services, "whatsapp", NEW_YORK, "notice:1", menu=True)
@@ -277,12 +278,7 @@ async def test_whatsapp_outside_the_window_without_fallback_is_held(make_bot, da
     nothing is sent that Twilio would refuse."""
     double, base = twilio
     bot, services = await _bot(make_bot, database_url, base, clock)
-    clock.set(ny(12, 12))
-    await bot.message(f"whatsapp:{NEW_YORK}", "hi")
-    await bot.message(NEW_YORK, "STOP")
-    await services.sender.drain()
-    await _update_contacts(services, customer_id="cus_1")
-    double.messages.clear()
+    await _on_both_channels(bot, services, double, ny(12, 12), sms_text="STOP")
     clock.set(ny(14, 12))
     await _notify(services, "whatsapp", NEW_YORK, "notice:1")
     await services.sender.drain()
