@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from aiohttp.test_utils import TestClient
 
@@ -15,6 +16,8 @@ AGENT = "agent@example.com"
 OTHER_AGENT = "other@example.com"
 OPERATOR = "op@example.com"
 BEARER = {"Authorization": "Bearer test-api-token"}
+WORKING = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+"""A Wednesday, 10:00 in New York: inside the agents' default working hours."""
 
 
 def add_console_users(services: Services) -> None:
@@ -24,7 +27,7 @@ def add_console_users(services: Services) -> None:
         services.store.write_sync(lambda s, e=email, r=role: create_user(s, e, r, PASSWORD, now))
 
 
-async def operator_bot(make_bot, database_url: str, clock,
+async def console_bot(make_bot, database_url: str, clock,
                        twilio_base_url: str = "http://127.0.0.1:1"):
     """The app over plain http (so the test client sends the session cookie back), with the
     console users of ``add_console_users``; returns (BotClient, Services)."""

@@ -3,17 +3,23 @@ notes, resolve, refusals with reasons, and the measures in the report and in /me
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from bot.config import save_section
 from bot.store.models import ConsoleUser, Conversation, Handoff
-from tests.conftest import live_settings
-from tests.consoles import AGENT, BEARER, OPERATOR, OTHER_AGENT, add_console_users, sign_in
+from tests.consoles import (
+    AGENT,
+    BEARER,
+    OPERATOR,
+    OTHER_AGENT,
+    WORKING,
+    console_bot,
+    sign_in,
+)
 
-WORKING = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 ROUTES = [("GET", "/api/handoffs"), ("GET", "/api/conversations/1"),
           ("POST", "/api/conversations/1/claim"), ("POST", "/api/conversations/1/messages"),
           ("POST", "/api/conversations/1/notes"), ("POST", "/api/conversations/1/resolve"),
@@ -21,13 +27,8 @@ ROUTES = [("GET", "/api/handoffs"), ("GET", "/api/conversations/1"),
 
 
 async def _app(make_bot, database_url, twilio, clock):
-    _, base = twilio
     clock.set(WORKING)
-    # Plain http, so the test client sends the session cookie back.
-    bot, services = await make_bot(live_settings(database_url, base,
-                                                 public_base_url="http://127.0.0.1"), clock=clock)
-    add_console_users(services)
-    return bot, services
+    return await console_bot(make_bot, database_url, clock, twilio[1])
 
 
 async def _conversation_id(services, address: str) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import UTC, datetime
 from html import unescape
 
 import pytest
@@ -20,9 +19,16 @@ from bot.services import build_services
 from bot.store.models import ConsoleUser, Contact, Conversation
 from bot.web import agent_views
 from tests.conftest import live_settings
-from tests.consoles import AGENT, BEARER, OPERATOR, OTHER_AGENT, add_console_users, sign_in
+from tests.consoles import (
+    AGENT,
+    BEARER,
+    OPERATOR,
+    OTHER_AGENT,
+    WORKING,
+    console_bot,
+    sign_in,
+)
 
-WORKING = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 PAGES = ["/agent", "/agent/queue", "/agent/events", "/agent/conversations/1",
          "/agent/conversations/1/panel"]
 FORMS = ["/agent/conversations/1/claim", "/agent/conversations/1/messages",
@@ -30,12 +36,8 @@ FORMS = ["/agent/conversations/1/claim", "/agent/conversations/1/messages",
 
 
 async def _app(make_bot, database_url, twilio, clock):
-    _, base = twilio
     clock.set(WORKING)
-    bot, services = await make_bot(live_settings(database_url, base,
-                                                 public_base_url="http://127.0.0.1"), clock=clock)
-    add_console_users(services)
-    return bot, services
+    return await console_bot(make_bot, database_url, clock, twilio[1])
 
 
 async def _conversation_id(services) -> int:

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.consoles import AGENT, BEARER, OPERATOR, operator_bot, sign_in
+from tests.consoles import AGENT, BEARER, OPERATOR, console_bot, sign_in
 
 # Who may use each route (HEAD follows GET).
 PUBLIC = "public"                  # anyone (health, metrics, sign-in)
@@ -115,7 +115,7 @@ def _refused(response) -> bool:
 
 @pytest.fixture
 async def app_client(make_bot, sqlite_url, clock):
-    bot, services = await operator_bot(make_bot, sqlite_url, clock)
+    bot, services = await console_bot(make_bot, sqlite_url, clock)
     return bot.client, services
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot.store.models import ConsoleSession
 from bot.web.auth import SESSION_COOKIE
-from tests.consoles import AGENT, PASSWORD, operator_bot, sign_in
+from tests.consoles import AGENT, PASSWORD, console_bot, sign_in
 
 FOREIGN = [{"Origin": "https://evil.example"}, {"Origin": "null"},
            {"Sec-Fetch-Site": "cross-site"}]
@@ -36,7 +36,7 @@ async def _sessions(services) -> int:
 async def test_signing_in_from_another_site_is_refused(make_bot, sqlite_url, clock, headers):
     """A sign-in posted from another site is refused even with a good token and password (login
     CSRF: the visitor would work in the attacker's account)."""
-    bot, services = await operator_bot(make_bot, sqlite_url, clock)
+    bot, services = await console_bot(make_bot, sqlite_url, clock)
     response = await _post_login(bot.client, await _form_token(bot.client), headers=headers)
     assert response.status == 403 and SESSION_COOKIE not in response.cookies
     assert await _sessions(services) == 0
@@ -45,7 +45,7 @@ async def test_signing_in_from_another_site_is_refused(make_bot, sqlite_url, clo
 @pytest.mark.parametrize("headers", FOREIGN)
 async def test_signing_out_from_another_site_is_refused(make_bot, sqlite_url, clock, headers):
     """A sign-out posted from another site is refused; the session goes on."""
-    bot, services = await operator_bot(make_bot, sqlite_url, clock)
+    bot, services = await console_bot(make_bot, sqlite_url, clock)
     csrf = await sign_in(bot.client, AGENT)
     response = await bot.client.post("/logout", data={"csrf_token": csrf}, headers=headers,
                                      allow_redirects=False)
@@ -56,7 +56,7 @@ async def test_signing_out_from_another_site_is_refused(make_bot, sqlite_url, cl
 @pytest.mark.parametrize("origin", ["http://127.0.0.1", "own"])
 async def test_the_sites_own_origin_signs_in_and_out(make_bot, sqlite_url, clock, origin):
     """The public address, or the host the browser asked for, is this site."""
-    bot, services = await operator_bot(make_bot, sqlite_url, clock)
+    bot, services = await console_bot(make_bot, sqlite_url, clock)
     if origin == "own":
         origin = str(bot.client.make_url("")).rstrip("/")
     headers = {"Origin": origin, "Sec-Fetch-Site": "same-origin"}

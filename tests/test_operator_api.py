@@ -11,7 +11,7 @@ from bot import faq_editor, template_editor
 from bot.faq import MATCH_THRESHOLD
 from bot.message_specs import load_message_specs
 from bot.store.models import ContentVersion, OutboxMessage
-from tests.consoles import AGENT, BEARER, OPERATOR, operator_bot, sign_in
+from tests.consoles import AGENT, BEARER, OPERATOR, console_bot, sign_in
 
 GREETING = "/api/templates/faq.greeting"
 
@@ -27,7 +27,7 @@ async def _versions(services) -> int:
 
 async def test_list_shows_every_message_in_every_locale_and_channel(make_bot, sqlite_url, clock):
     """Every declared message is listed with its state per locale and channel."""
-    bot, _ = await operator_bot(make_bot, sqlite_url, clock)
+    bot, _ = await console_bot(make_bot, sqlite_url, clock)
     client = bot.client
     body = await (await client.get("/api/templates", headers=BEARER)).json()
     assert {t["key"] for t in body["templates"]} == set(load_message_specs())
@@ -47,7 +47,7 @@ async def test_list_shows_every_message_in_every_locale_and_channel(make_bot, sq
 async def test_read_one_template_in_a_locale_and_channel(make_bot, sqlite_url, clock):
     """A template comes with the shipped file, the localized text to edit, its check and
     history; a bad locale or channel is a 400, an unknown message a 404."""
-    bot, _ = await operator_bot(make_bot, sqlite_url, clock)
+    bot, _ = await console_bot(make_bot, sqlite_url, clock)
     client = bot.client
     response = await client.get(GREETING + "?locale=es&channel=sms", headers=BEARER)
     body = await response.json()
@@ -68,7 +68,7 @@ async def test_read_one_template_in_a_locale_and_channel(make_bot, sqlite_url, c
 async def test_put_refuses_with_reasons_and_saves_a_valid_text(make_bot, database_url, clock):
     """An invalid text gets 422 with every reason and saves nothing; a valid one becomes
     version 1 by the API token; the same text again saves nothing; an old base is a 409."""
-    bot, services = await operator_bot(make_bot, database_url, clock)
+    bot, services = await console_bot(make_bot, database_url, clock)
     client = bot.client
     bad = await client.put(GREETING + "?locale=en&channel=sms",
                            json={"source": "Hi ✅ Reply STOP to leave."}, headers=BEARER)
@@ -104,7 +104,7 @@ async def test_put_refuses_with_reasons_and_saves_a_valid_text(make_bot, databas
 async def test_preview_renders_samples_and_reports_cost(make_bot, sqlite_url, clock):
     """A preview shows the text with sample (or given) values, its encoding and segments, and
     answers 422 with the reasons when the text could not be saved."""
-    bot, _ = await operator_bot(make_bot, sqlite_url, clock)
+    bot, _ = await console_bot(make_bot, sqlite_url, clock)
     client = bot.client
     url = "/api/templates/faq.answer/preview?locale=pt_BR&channel=sms"
     ok = await client.post(url, json={"source": "Resposta: {{ answer }}",
@@ -129,7 +129,7 @@ async def test_preview_renders_samples_and_reports_cost(make_bot, sqlite_url, cl
 
 async def test_restore_through_the_api(make_bot, database_url, clock):
     """Rolling back restores an older version, then the shipped file; an unknown one is 404."""
-    bot, _ = await operator_bot(make_bot, database_url, clock)
+    bot, _ = await console_bot(make_bot, database_url, clock)
     client = bot.client
     for text in ("One.", "Two."):
         await client.put(GREETING + "?locale=en&channel=whatsapp", json={"source": text},
@@ -148,7 +148,7 @@ async def test_checks_run_off_the_event_loop_and_outside_the_write_transaction(
     """Checking renders and parses: saving, rolling back, previewing and trying a question check
     on worker threads, never on the event loop nor on the store lane, whose write transaction
     (holding the database's write lock) only writes."""
-    bot, _ = await operator_bot(make_bot, sqlite_url, clock)
+    bot, _ = await console_bot(make_bot, sqlite_url, clock)
     client = bot.client
     threads: list[str] = []
 
@@ -184,7 +184,7 @@ async def test_checks_run_off_the_event_loop_and_outside_the_write_transaction(
 async def test_an_edit_reaches_live_conversations_without_restart(make_bot, database_url, clock):
     """A conversation mid-FAQ gets the edited answer template on its next message, and another
     process serving the same database does too."""
-    bot, services = await operator_bot(make_bot, database_url, clock)
+    bot, services = await console_bot(make_bot, database_url, clock)
     other, _ = await make_bot(services.settings, clock=clock)  # a second process
     await bot.message("+14155550100", "hi")
     await bot.message("+14155550100", "when will I be charged?")
@@ -203,7 +203,7 @@ async def test_an_edit_reaches_live_conversations_without_restart(make_bot, data
 async def test_only_operators_may_use_the_api(make_bot, database_url, clock):
     """Anonymous callers get 401, agents 403; an operator's session needs the CSRF header to
     save, and saves under the operator's name."""
-    bot, services = await operator_bot(make_bot, database_url, clock)
+    bot, services = await console_bot(make_bot, database_url, clock)
     client = bot.client
     url = GREETING + "?locale=en&channel=sms"
     assert (await client.get("/api/templates")).status == 401
@@ -227,7 +227,7 @@ async def test_only_operators_may_use_the_api(make_bot, database_url, clock):
 async def test_faq_api_saves_checked_versions_and_tries_questions(make_bot, database_url, clock):
     """The FAQ is read, tried (draft or in force), saved when valid (422 otherwise) and
     answered from at once."""
-    bot, services = await operator_bot(make_bot, database_url, clock)
+    bot, services = await console_bot(make_bot, database_url, clock)
     client = bot.client
     listing = await (await client.get("/api/faq", headers=BEARER)).json()
     assert [(item["locale"], item["origin"]) for item in listing["locales"]] == [

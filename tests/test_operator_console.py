@@ -15,7 +15,7 @@ from bot.config import ConfigSection
 from bot.message_specs import load_message_specs
 from bot.store.contacts import set_contact_locale
 from bot.store.models import ConfigChange, ContentVersion, OutboxMessage
-from tests.consoles import AGENT, BEARER, OPERATOR, operator_bot, sign_in
+from tests.consoles import AGENT, BEARER, OPERATOR, console_bot, sign_in
 
 EDITOR = "/admin/templates/faq.greeting/es/sms"
 
@@ -42,7 +42,7 @@ def _textarea(html: str, name: str) -> str:
 
 async def test_anonymous_visitors_and_agents_are_kept_out(make_bot, sqlite_url, clock):
     """Anonymous visitors are sent to sign in; agents get 403 on every operator page and form."""
-    bot, services = await operator_bot(make_bot, sqlite_url, clock)
+    bot, services = await console_bot(make_bot, sqlite_url, clock)
     client = bot.client
     for path in ("/admin", EDITOR, "/admin/faq/en", "/admin/settings", "/admin/locales"):
         response = await client.get(path, allow_redirects=False)
@@ -60,7 +60,7 @@ async def test_anonymous_visitors_and_agents_are_kept_out(make_bot, sqlite_url, 
 
 async def test_overview_marks_each_template_per_locale_and_channel(make_bot, sqlite_url, clock):
     """/admin lists every message by flow; an English edit marks the other locales stale."""
-    bot, _services = await operator_bot(make_bot, sqlite_url, clock)
+    bot, _services = await console_bot(make_bot, sqlite_url, clock)
     client = bot.client
     await client.put("/api/templates/faq.greeting?locale=en&channel=sms",
                      json={"source": "Hello from {{ brand }}."}, headers=BEARER)
@@ -80,7 +80,7 @@ async def test_editing_refuses_with_reasons_then_saves_and_rolls_back(make_bot, 
                                                                        clock):
     """The editor starts from the Spanish text; a refused edit comes back with its reason and
     the text kept; a valid one is saved as version 1 and used; rollback restores the file."""
-    bot, services = await operator_bot(make_bot, database_url, clock)
+    bot, services = await console_bot(make_bot, database_url, clock)
     client = bot.client
     csrf = await sign_in(client, OPERATOR)
     page = await (await client.get(EDITOR)).text()
@@ -126,7 +126,7 @@ async def test_a_save_or_restore_that_changes_nothing_says_the_text_is_unchanged
         make_bot, sqlite_url, clock):
     """Saving the text in force again, or rolling back to the text already in force, adds no
     version: the page says the text is unchanged, not that something was restored."""
-    bot, services = await operator_bot(make_bot, sqlite_url, clock)
+    bot, services = await console_bot(make_bot, sqlite_url, clock)
     client = bot.client
     csrf = await sign_in(client, OPERATOR)
     await client.post(EDITOR, data={"source": "¡Hola!", "base_version": "0", "csrf_token": csrf})
@@ -146,7 +146,7 @@ async def test_a_save_or_restore_that_changes_nothing_says_the_text_is_unchanged
 
 async def test_faq_editor_refuses_broken_text_and_saves_a_valid_one(make_bot, database_url, clock):
     """A broken FAQ comes back with where and why; a valid one is answered from at once."""
-    bot, services = await operator_bot(make_bot, database_url, clock)
+    bot, services = await console_bot(make_bot, database_url, clock)
     client = bot.client
     csrf = await sign_in(client, OPERATOR)
     listing = await (await client.get("/admin/faq")).text()
@@ -170,7 +170,7 @@ async def test_faq_editor_refuses_broken_text_and_saves_a_valid_one(make_bot, da
 async def test_settings_are_validated_per_field_and_audited(make_bot, database_url, clock):
     """Every registered section gets a form; a bad value is refused next to its field and kept;
     a good change is saved with who, when, before and after; an unchanged save records nothing."""
-    bot, services = await operator_bot(make_bot, database_url, clock)
+    bot, services = await console_bot(make_bot, database_url, clock)
     client = bot.client
     csrf = await sign_in(client, OPERATOR)
     page = await (await client.get("/admin/settings")).text()
@@ -215,7 +215,7 @@ async def test_settings_are_validated_per_field_and_audited(make_bot, database_u
 
 async def test_locales_page_shows_coverage(make_bot, sqlite_url, clock):
     """Each locale shows its catalog, message and FAQ coverage, and how to add one."""
-    bot, _services = await operator_bot(make_bot, sqlite_url, clock)
+    bot, _services = await console_bot(make_bot, sqlite_url, clock)
     client = bot.client
     await client.put("/api/templates/faq.greeting?locale=en&channel=sms",
                      json={"source": "Hello from {{ brand }}."}, headers=BEARER)
