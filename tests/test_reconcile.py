@@ -46,6 +46,27 @@ async def test_two_buttoned_messages_to_one_customer_each_keep_their_own_twilio_
     assert [(r.status, r.provider_id) for r in rows] == [("sent", m.sid) for m in double.messages]
 
 
+async def test_two_messages_found_at_twilio_are_matched_oldest_first(
+        make_bot, database_url, twilio, clock):
+    """A worker gets two identical greetings to one customer through to Twilio and dies: the
+    earlier row is matched to the earlier Twilio message and the later row to the later one (so
+    delivery reports land on the right rows), and nothing is sent again."""
+    double, base = twilio
+    double.clock = clock.now
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(WHATSAPP, "hello")
+    await bot.message(WHATSAPP, "hello")
+    claims = await _claim_all(services)
+    for claim in claims:
+        await services.transport.send(claim.message)  # both accepted by Twilio, then kill -9
+        clock.advance(seconds=1)
+    clock.advance(seconds=61)
+    await services.sender.drain()
+    rows = await _outbox(services)
+    assert len(double.messages) == 2
+    assert [(r.status, r.provider_id) for r in rows] == [("sent", m.sid) for m in double.messages]
+
+
 async def test_one_clashing_twilio_id_does_not_undo_the_rest_of_the_batch(make_bot, database_url,
                                                                          twilio, clock):
     """Two outcomes naming the same Twilio id: the other rows of the batch are still recorded
