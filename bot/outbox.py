@@ -351,6 +351,7 @@ def apply_status(session: Session, provider_id: str, twilio_status: str, error_c
     if advances(row.status, twilio_status) and new_status != row.status:
         if new_status in FAILED and _refused_free_form(session, row, error_code):
             _back_to_the_gate(session, row.id, now)
+            _reconsider_refused_before(session, row, now)
         else:
             session.connection().execute(
                 update(OUTBOX).where(OUTBOX.c.id == row.id).values(
@@ -374,6 +375,20 @@ def _refused_free_form(session: Session, row: Row, error_code: int | None) -> bo
         OUTBOX.c.conversation_id == row.conversation_id, OUTBOX.c.id > row.id,
         reached).limit(1)).first()
     return newer is None
+
+
+def _reconsider_refused_before(session: Session, row: Row, now: datetime) -> None:
+    """Earlier refused texts of the conversation given up because this one looked as if it had
+    reached the customer (Twilio's 'sent' is not delivery) take the fallback after all, unless
+    another later message did reach them."""
+    earlier = session.execute(
+        select(OUTBOX.c.id, OUTBOX.c.conversation_id, OUTBOX.c.channel, OUTBOX.c.content_sid)
+        .where(OUTBOX.c.conversation_id == row.conversation_id, OUTBOX.c.id < row.id,
+               OUTBOX.c.status.in_(FAILED), OUTBOX.c.error_code == WINDOW_CLOSED_CODE)
+        .order_by(OUTBOX.c.id)).all()
+    for refused in earlier:
+        if _refused_free_form(session, refused, WINDOW_CLOSED_CODE):
+            _back_to_the_gate(session, refused.id, now)
 
 
 def _back_to_the_gate(session: Session, outbox_id: int, now: datetime) -> None:

@@ -130,6 +130,46 @@ async def test_two_refused_replies_both_take_the_fallback(make_bot, database_url
     assert len(double.messages) == 2
 
 
+async def test_two_refused_replies_reported_in_send_order_both_take_the_fallback(
+        make_bot, database_url, twilio, clock):
+    """Twilio refuses both replies (63016), reported in the order they were sent: the later one,
+    which only looked sent when the first report came, turns out refused too, so the earlier one
+    is not given up — both wait for the fallback, in order."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(f"whatsapp:{CUSTOMER}", "when will I be charged?")
+    await bot.message(f"whatsapp:{CUSTOMER}", "how do I pause?")
+    await services.sender.drain()
+    first, second = double.messages
+    assert await _report(bot, first.sid, "failed", ErrorCode="63016") == 204
+    assert await _report(bot, second.sid, "failed", ErrorCode="63016") == 204
+    await services.sender.drain()
+    rows = await services.store.read(
+        lambda s: list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))))
+    assert [(r.status, r.error_code) for r in rows] == [("held", 63016), ("held", 63016)]
+    assert len(double.messages) == 2
+
+
+async def test_a_refused_reply_stays_given_up_when_a_later_one_was_delivered(
+        make_bot, database_url, twilio, clock):
+    """Three replies: the second is delivered, then the first and third are refused (63016): the
+    third waits for the fallback, the first stays failed (it would arrive out of turn)."""
+    double, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    for question in ("when will I be charged?", "how do I pause?", "I forgot my password"):
+        await bot.message(f"whatsapp:{CUSTOMER}", question)
+    await services.sender.drain()
+    first, second, third = double.messages
+    assert await _report(bot, second.sid, "delivered") == 204
+    assert await _report(bot, first.sid, "failed", ErrorCode="63016") == 204
+    assert await _report(bot, third.sid, "failed", ErrorCode="63016") == 204
+    await services.sender.drain()
+    rows = await services.store.read(
+        lambda s: list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))))
+    assert [(r.status, r.error_code) for r in rows] == [
+        ("failed", 63016), ("delivered", None), ("held", 63016)]
+
+
 async def test_every_documented_twilio_status_is_accepted(make_bot, database_url, twilio, clock):
     """Twilio's statuses we do not act on (receiving, received…) answer 204 like the others;
     'canceled' ends a message as failed, 'partially_delivered' counts as delivered."""
