@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -164,15 +166,26 @@ class FaqBook:
 
 
 @lru_cache(maxsize=32)
-def stemmer_for(locale: str):  # type: ignore[no-untyped-def]
-    """The locale's Snowball stemmer as a word → stem function (identity when there is none)."""
+def stemmer_for(locale: str) -> Callable[[str], str]:
+    """The locale's Snowball stemmer as a word → stem function (identity when there is none).
+
+    Safe to call from several threads (the store's write lanes): a Snowball stemmer keeps the
+    word in progress on itself, so each thread stems with its own; the stems are shared."""
     try:
         language = Locale.parse(locale).get_language_name("en").lower()
     except (ValueError, AttributeError):
         language = ""
     if language not in snowballstemmer.algorithms():
         return lambda word: word
-    return lru_cache(maxsize=65536)(snowballstemmer.stemmer(language).stemWord)
+    per_thread = threading.local()
+
+    def stem(word: str) -> str:
+        stemmer = getattr(per_thread, "stemmer", None)
+        if stemmer is None:
+            stemmer = per_thread.stemmer = snowballstemmer.stemmer(language)
+        return stemmer.stemWord(word)
+
+    return lru_cache(maxsize=65536)(stem)
 
 
 def normalize(text: str) -> str:
