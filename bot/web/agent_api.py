@@ -5,8 +5,9 @@ and the support report for operators. Refusals are JSON ``{"error": reason, …}
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import wraps
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -52,6 +53,20 @@ def text_field(body: dict[str, Any], name: str) -> str:
     if not isinstance(value, str):
         raise DeskError(422, f"{name} must be text")
     return value
+
+
+def desk_action(handler: Callable[[web.Request], Awaitable[web.Response]]
+                ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A view that acts at the desk: what the desk refuses is answered as a JSON refusal."""
+
+    @wraps(handler)
+    async def answered(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except DeskError as refused:
+            return error(refused.status, refused.reason, **refused.details)
+
+    return answered
 
 
 async def act(services: Services, work: Callable[[Session], T]) -> T:
@@ -105,68 +120,60 @@ async def show_conversation(request: web.Request) -> web.Response:
 
 
 @api(Role.AGENT)
+@desk_action
 async def claim(request: web.Request) -> web.Response:
     """POST /api/conversations/{id}/claim — take a waiting conversation (409 if someone has it)."""
     services, wanted = request.app[SERVICES], conversation_id(request)
-    try:
-        agent = acting_agent(request, await json_body(request))
-        conversation = await act(services, lambda session: services.desk.claim(
-            session, wanted, agent, services.clock.now()))
-    except DeskError as refused:
-        return error(refused.status, refused.reason, **refused.details)
+    agent = acting_agent(request, await json_body(request))
+    conversation = await act(services, lambda session: services.desk.claim(
+        session, wanted, agent, services.clock.now()))
     return web.json_response({"conversation_id": conversation.id, "state": conversation.state,
                               "agent": conversation.data.get("agent")})
 
 
 @api(Role.AGENT)
+@desk_action
 async def send_message(request: web.Request) -> web.Response:
     """POST /api/conversations/{id}/messages — ``{"text": …}`` or ``{"template": key}``, with an
     optional ``"id"`` that makes a retry return the same message. 201 when queued (its gate
     status included), 200 for a retry, 409 when the gate would hold or drop it."""
     services, wanted = request.app[SERVICES], conversation_id(request)
-    try:
-        body = await json_body(request)
-        agent = acting_agent(request, body)
-        template = body.get("template")
-        client_key = body.get("id")
-        if template is not None and not isinstance(template, str):
-            raise DeskError(422, "template must be a message key like handoff.follow_up")
-        if client_key is not None and not isinstance(client_key, str):
-            raise DeskError(422, "id must be text")
-        text = text_field(body, "text")
-        row, created = await act(services, lambda session: services.desk.reply(
-            session, wanted, agent, services.clock.now(), text=text,
-            template=template, client_key=client_key))
-    except DeskError as refused:
-        return error(refused.status, refused.reason, **refused.details)
+    body = await json_body(request)
+    agent = acting_agent(request, body)
+    template = body.get("template")
+    client_key = body.get("id")
+    if template is not None and not isinstance(template, str):
+        raise DeskError(422, "template must be a message key like handoff.follow_up")
+    if client_key is not None and not isinstance(client_key, str):
+        raise DeskError(422, "id must be text")
+    text = text_field(body, "text")
+    row, created = await act(services, lambda session: services.desk.reply(
+        session, wanted, agent, services.clock.now(), text=text,
+        template=template, client_key=client_key))
     return web.json_response({"message": message_json(row)}, status=201 if created else 200)
 
 
 @api(Role.AGENT)
+@desk_action
 async def add_note(request: web.Request) -> web.Response:
     """POST /api/conversations/{id}/notes — ``{"text": …}``, for the team only."""
     services, wanted = request.app[SERVICES], conversation_id(request)
-    try:
-        body = await json_body(request)
-        agent, text = acting_agent(request, body), text_field(body, "text")
-        note = await act(services, lambda session: services.desk.add_note(
-            session, wanted, agent, services.clock.now(), text=text))
-    except DeskError as refused:
-        return error(refused.status, refused.reason, **refused.details)
+    body = await json_body(request)
+    agent, text = acting_agent(request, body), text_field(body, "text")
+    note = await act(services, lambda session: services.desk.add_note(
+        session, wanted, agent, services.clock.now(), text=text))
     return web.json_response({"note": {"id": note.id, "agent": note.agent, "text": note.text,
                                        "at": note.at.isoformat()}}, status=201)
 
 
 @api(Role.AGENT)
+@desk_action
 async def resolve(request: web.Request) -> web.Response:
     """POST /api/conversations/{id}/resolve — close the handoff; the bot takes over again."""
     services, wanted = request.app[SERVICES], conversation_id(request)
-    try:
-        agent = acting_agent(request, await json_body(request))
-        record = await act(services, lambda session: services.desk.resolve(
-            session, wanted, agent, services.clock.now()))
-    except DeskError as refused:
-        return error(refused.status, refused.reason, **refused.details)
+    agent = acting_agent(request, await json_body(request))
+    record = await act(services, lambda session: services.desk.resolve(
+        session, wanted, agent, services.clock.now()))
     return web.json_response({"conversation_id": record.conversation_id, "handoff_id": record.id,
                               "agent": record.agent, "outcome": record.outcome,
                               "closed_at": record.closed_at.isoformat() if record.closed_at else None})
