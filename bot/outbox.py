@@ -5,8 +5,10 @@ cover. A row whose earlier attempt may have reached the provider (the process di
 or the send timed out) is claimed without the gate: the sender first asks the provider whether
 it went out, and only if nothing is found does the row go back to the gate and out again.
 Outcomes other than "sent" apply only while the row is still under the claim's lease, so a
-late writer never undoes another claim or a drop. A message is sent twice only if the provider
-accepted it but does not list it when asked.
+late writer never undoes another claim or a drop. A row dropped while such an attempt was under
+way is looked up once its lease is over, and recorded sent if the provider has it; it is never
+sent again. A message is sent twice only if the provider accepted it but does not list it when
+asked.
 """
 
 from __future__ import annotations
@@ -16,7 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, exists, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    and_,
+    bindparam,
+    case,
+    exists,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Exists
@@ -35,6 +48,8 @@ from bot.store.models import Contact, DeliveryReport, OutboxMessage
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 WINDOW_CLOSED_REASON = "Twilio refused free-form WhatsApp text (63016)"
+LOOKUP_HORIZON = timedelta(days=1)
+"""How long after an attempt a dropped row is still looked up at the provider."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +64,9 @@ class Claim:
     it there (the row was not gated), and the row is gated again if it is not found."""
     lease_until: datetime
     """When the claim's lease runs out: another sender may then claim the row."""
+    lookup_only: bool = False
+    """The row was dropped while an attempt may have reached the provider: the claim only finds
+    out whether it went out, and never sends."""
 
 
 class Result(StrEnum):
@@ -57,6 +75,8 @@ class Result(StrEnum):
     SENT = "sent"
     RETRY = "retry"
     FAILED = "failed"
+    NOT_SENT = "not_sent"
+    """A dropped row's earlier attempt is not at the provider: the row stays dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +153,11 @@ def claim_due(session: Session, now: datetime, limit: int, lease: timedelta, *,
     if claims:
         session.connection().execute(
             update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")).values(
-                status="sending", lease_until=lease_until, attempts=bindparam("n"),
+                status=bindparam("st"), lease_until=lease_until, attempts=bindparam("n"),
                 attempt_started_at=bindparam("started"), content_sid=bindparam("sid"),
                 content_variables=bindparam("cv"), updated_at=now),
-            [{"oid": c.message.outbox_id, "n": c.attempts, "started": c.ambiguous_since or now,
+            [{"oid": c.message.outbox_id, "st": "dropped" if c.lookup_only else "sending",
+              "n": c.attempts, "started": c.ambiguous_since or now,
               "sid": c.message.content_sid, "cv": c.message.content_variables} for c in claims])
     return claims
 
@@ -170,7 +191,8 @@ def _claim(row: dict, lease_until: datetime) -> Claim:
             content_sid=row["content_sid"], content_variables=row["content_variables"]),
         contact_id=row["contact_id"],
         attempts=row.get("attempts", 0) + (0 if ambiguous_since else 1),
-        ambiguous_since=ambiguous_since, lease_until=lease_until)
+        ambiguous_since=ambiguous_since, lease_until=lease_until,
+        lookup_only=row["status"] == "dropped")
 
 
 def _waiting_behind_an_earlier_message(now: datetime) -> Exists:
@@ -190,7 +212,8 @@ def _waiting_behind_an_earlier_message(now: datetime) -> Exists:
 def _due_rows(session: Session, now: datetime, limit: int,
               channel: str | None) -> list[dict[str, object]]:
     """Rows whose lease ran out, then due queued rows (of one channel, when given), leaving out
-    those that must wait for an earlier message to the same recipient."""
+    those that must wait for an earlier message to the same recipient; then dropped rows whose
+    last attempt may have reached the provider, to be looked up there."""
     columns = [OUTBOX.c[name] for name in CLAIM_COLUMNS]
     postgres = session.get_bind().dialect.name == "postgresql"
     in_turn = ~_waiting_behind_an_earlier_message(now)
@@ -199,13 +222,16 @@ def _due_rows(session: Session, now: datetime, limit: int,
     stale = (select(*columns).where(OUTBOX.c.status == "sending", OUTBOX.c.lease_until < now,
                                     in_turn)
              .order_by(OUTBOX.c.id).limit(limit))
+    lookups = (select(*columns).where(
+        OUTBOX.c.status == "dropped", OUTBOX.c.attempt_started_at >= now - LOOKUP_HORIZON,
+        or_(OUTBOX.c.lease_until.is_(None), OUTBOX.c.lease_until < now))
+        .order_by(OUTBOX.c.attempt_started_at).limit(limit))  # along ix_outbox_lookup
+    queries = [stale, due, lookups]
     if channel is not None:
-        due, stale = due.where(OUTBOX.c.channel == channel), stale.where(OUTBOX.c.channel == channel)
+        queries = [query.where(OUTBOX.c.channel == channel) for query in queries]
     if postgres:
-        due = due.with_for_update(skip_locked=True)
-        stale = stale.with_for_update(skip_locked=True)
-    rows = [dict(row) for row in
-            [*session.execute(stale).mappings(), *session.execute(due).mappings()][:limit]]
+        queries = [query.with_for_update(skip_locked=True) for query in queries]
+    rows = [dict(row) for query in queries for row in session.execute(query).mappings()][:limit]
     return _recipients_to_ourselves(session, rows, now) if postgres and rows else rows
 
 
@@ -266,6 +292,13 @@ def record_outcomes(session: Session, outcomes: Sequence[SendOutcome], now: date
                 lease_until=None, updated_at=now),
             [{"oid": o.outbox_id, "lease": o.lease_until, "s": str(o.result),
               "r": (o.reason or "")[:300], "code": o.error_code} for o in final])
+    not_sent = [o for o in outcomes if o.result is Result.NOT_SENT]
+    if not_sent:
+        session.connection().execute(
+            update(OUTBOX).where(OUTBOX.c.id == bindparam("oid"), OUTBOX.c.status == "dropped",
+                                 OUTBOX.c.lease_until == bindparam("lease"))
+            .values(attempt_started_at=None, lease_until=None, updated_at=now),
+            [{"oid": o.outbox_id, "lease": o.lease_until} for o in not_sent])
     for outcome in outcomes:
         if outcome.opted_out_contact is not None:
             record_carrier_opt_out(session, outcome.opted_out_contact, now,
@@ -305,11 +338,13 @@ def _record_sent(session: Session, sent: Sequence[SendOutcome],
 def drop_queued(session: Session, subject: str, reason: str, now: datetime) -> int:
     """Drop every message about ``subject`` that has not gone out yet (queued, held for a
     WhatsApp window, or being sent); returns how many. A send in flight is past stopping, but
-    if it fails it is not retried; if it went out, it is still recorded as sent."""
+    if it fails it is not retried; if it went out, it is still recorded as sent; if nobody
+    knows, it is looked up at the provider once its lease is over (so it keeps the lease)."""
     result = session.connection().execute(
         update(OUTBOX).where(OUTBOX.c.subject == subject,
                              OUTBOX.c.status.in_(("queued", "held", "sending")))
-        .values(status="dropped", status_reason=reason[:300], due_at=now, lease_until=None,
+        .values(status="dropped", status_reason=reason[:300], due_at=now,
+                lease_until=case((OUTBOX.c.status == "sending", OUTBOX.c.lease_until)),
                 updated_at=now))
     return result.rowcount
 

@@ -166,6 +166,8 @@ class OutboxSender:
             # One deadline for the whole send (a WhatsApp menu is two requests), which is what
             # the lease check above allowed for.
             async with asyncio.timeout(self.transport.timeout or None):
+                if claim.lookup_only:
+                    return await self._look_up(claim, taken)
                 if claim.ambiguous_since is not None:
                     return await self._reconcile(claim, taken)
                 provider_id = await self.transport.send(message)
@@ -191,6 +193,18 @@ class OutboxSender:
         log.info("reconciled an earlier attempt", extra={"outbox_id": claim.message.outbox_id})
         return SendOutcome(claim.message.outbox_id, Result.SENT, provider_id=found,
                            ambiguous_since=claim.ambiguous_since, lease_until=claim.lease_until)
+
+    async def _look_up(self, claim: Claim, taken: set[str]) -> SendOutcome:
+        """A row dropped while an attempt was under way: record it sent if the provider has it,
+        else leave it dropped — it is never sent from here."""
+        found = await self._already_sent(claim, taken)
+        if found is None:
+            return SendOutcome(claim.message.outbox_id, Result.NOT_SENT,
+                               lease_until=claim.lease_until)
+        taken.add(found)
+        log.info("a dropped message had gone out", extra={"outbox_id": claim.message.outbox_id})
+        return SendOutcome(claim.message.outbox_id, Result.SENT, provider_id=found,
+                           lease_until=claim.lease_until)
 
     async def _already_sent(self, claim: Claim, taken: set[str]) -> str | None:
         """The oldest matching message at the provider that no row has: neither one recorded

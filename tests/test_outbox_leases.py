@@ -26,6 +26,22 @@ async def _outbox(services) -> list[OutboxMessage]:
         lambda s: list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))))
 
 
+async def _event(bot, body: dict) -> None:
+    response = await bot.client.post("/api/events", json=body, headers=BEARER)
+    assert response.status == 202, await response.text()
+
+
+async def _dunning_customer(bot) -> None:
+    """A customer on SMS whose payment has just failed (the first notice is due)."""
+    await _event(bot, {"id": "evt_1", "type": "customer.upserted", "customer": {
+        "id": "cus_1", "phone": "+12125550100", "locale": "en", "timezone": "America/New_York",
+        "plan": "pro", "status": "active",
+        "consent": {"sms": True, "source": "checkout", "at": "2026-07-01T10:00:00Z"}}})
+    await _event(bot, {"id": "evt_2", "type": "payment.failed", "customer_id": "cus_1",
+                       "invoice": {"id": "in_1", "amount": "19.00", "currency": "USD",
+                                   "hosted_url": None}})
+
+
 async def test_a_second_worker_never_resends_what_the_first_still_has_in_flight(
         make_bot, database_url, twilio, clock):
     """Four replies to one number take a second each to send, longer together than the lease:
@@ -68,23 +84,13 @@ async def test_a_notice_in_flight_when_the_invoice_is_paid_is_not_retried(make_b
     bot, services = await make_bot(live_settings(database_url, base), clock=clock)
     clock.set(ny(14, 12))
 
-    async def event(body: dict) -> None:
-        response = await bot.client.post("/api/events", json=body, headers=BEARER)
-        assert response.status == 202, await response.text()
-
-    await event({"id": "evt_1", "type": "customer.upserted", "customer": {
-        "id": "cus_1", "phone": "+12125550100", "locale": "en", "timezone": "America/New_York",
-        "plan": "pro", "status": "active",
-        "consent": {"sms": True, "source": "checkout", "at": "2026-07-01T10:00:00Z"}}})
-    await event({"id": "evt_2", "type": "payment.failed", "customer_id": "cus_1",
-                 "invoice": {"id": "in_1", "amount": "19.00", "currency": "USD",
-                             "hosted_url": None}})
+    await _dunning_customer(bot)
     await services.scheduler.run_due()
     send = services.transport.send
 
     async def paid_while_sending(message):
-        await event({"id": "evt_3", "type": "payment.succeeded", "customer_id": "cus_1",
-                     "invoice_id": "in_1"})
+        await _event(bot, {"id": "evt_3", "type": "payment.succeeded", "customer_id": "cus_1",
+                           "invoice_id": "in_1"})
         services.transport.send = send
         double.fail_next(Fault(503))
         return await send(message)
@@ -98,6 +104,39 @@ async def test_a_notice_in_flight_when_the_invoice_is_paid_is_not_retried(make_b
     assert double.messages == []
     [notice] = [r for r in await _outbox(services) if r.subject]
     assert (notice.status, notice.status_reason) == ("dropped", "the invoice was paid")
+    assert notice.attempt_started_at is None  # looked up at Twilio once: nothing to find
+
+
+async def test_a_notice_dropped_in_flight_that_reached_twilio_is_recorded_sent(
+        make_bot, database_url, twilio, clock):
+    """The payment succeeds while the dunning SMS is being sent, and Twilio takes the SMS but
+    never answers: once the send's lease is over the sender looks it up, finds it, and records
+    it sent (the customer did get it) — without sending it again."""
+    double, base = twilio
+    double.clock = clock.now
+    settings = live_settings(database_url, base, twilio_timeout_seconds=0.2)
+    bot, services = await make_bot(settings, clock=clock)
+    clock.set(ny(14, 12))
+    await _dunning_customer(bot)
+    await services.scheduler.run_due()
+    send = services.transport.send
+
+    async def paid_while_sending(message):
+        await _event(bot, {"id": "evt_3", "type": "payment.succeeded", "customer_id": "cus_1",
+                           "invoice_id": "in_1"})
+        services.transport.send = send
+        double.fail_next(Fault(accept_then_hang=1.0))
+        return await send(message)
+
+    services.transport.send = paid_while_sending
+    await services.sender.drain()
+    [notice] = [r for r in await _outbox(services) if r.subject]
+    assert notice.status == "dropped"
+    clock.advance(minutes=2)  # the in-flight send's lease is over
+    await services.sender.drain()
+    [sent] = double.messages
+    [notice] = [r for r in await _outbox(services) if r.subject]
+    assert (notice.status, notice.provider_id) == ("sent", sent.sid)
 
 
 async def test_a_send_not_started_uses_up_no_attempt(make_bot, database_url, twilio, clock):

@@ -73,6 +73,9 @@ class InboundMessage(SQLModel, table=True):
     received_at: datetime = _utc(nullable=False)
 
 
+TO_LOOK_UP = "status = 'dropped' AND attempt_started_at IS NOT NULL"
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message to send. Written in the same transaction as the state change that caused it."""
 
@@ -87,6 +90,9 @@ class OutboxMessage(SQLModel, table=True):
         # What was said about a subject (a dunning episode's SMS budget, dropping its queue).
         Index("ix_outbox_subject", "subject", sqlite_where=text("subject IS NOT NULL"),
               postgresql_where=text("subject IS NOT NULL")),
+        # Dropped while an attempt was under way: to be looked up at Twilio (few rows).
+        Index("ix_outbox_lookup", "attempt_started_at", sqlite_where=text(TO_LOOK_UP),
+              postgresql_where=text(TO_LOOK_UP)),
     )
 
     id: int | None = Field(default=None, primary_key=True)
