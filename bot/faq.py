@@ -273,6 +273,7 @@ class FaqLibrary:
         self._edits = edits
         self._current: dict[str, FaqBook] = {}
         self._revision = -1
+        self._refreshing = threading.Lock()  # a slower refresh never installs older books
 
     def book(self, locale: str) -> FaqBook:
         """The FAQ for ``locale`` (the default locale's when it has none)."""
@@ -290,16 +291,19 @@ class FaqLibrary:
     def refresh(self) -> None:
         """Re-read FAQ files changed on disk and pick up operators' edits (the processor calls
         this once per batch, so answering a question costs no file system call)."""
-        self._revision = self._edit_revision()
-        books = {locale: self._load(locale) for locale in self._locales if self._has_faq(locale)}
-        if self.default_locale not in books:
-            books[self.default_locale] = self._load(self.default_locale)
-        for locale, book in books.items():
-            others = frozenset().union(*(b.greetings for other, b in books.items()
-                                         if other != locale))
-            if book.other_greetings != others:
-                book.other_greetings = others
-        self._current = books
+        with self._refreshing:
+            revision = self._edit_revision()
+            books = {locale: self._load(locale) for locale in self._locales
+                     if self._has_faq(locale)}
+            if self.default_locale not in books:
+                books[self.default_locale] = self._load(self.default_locale)
+            for locale, book in books.items():
+                others = frozenset().union(*(b.greetings for other, b in books.items()
+                                             if other != locale))
+                if book.other_greetings != others:
+                    book.other_greetings = others
+            self._current = books
+            self._revision = revision  # only once its books are in force
 
     def greeting_locale(self, text: str) -> str | None:
         """The locale a bare greeting reveals ("hola" → es): one other than the default that

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -201,6 +202,7 @@ class Renderer:
         # the channel variant and an mtime check on every render. Keyed by the operators'
         # edit revision; template files are re-checked by refresh(), once per batch.
         self._resolved: dict[tuple[str, Channel, str, int], Template] = {}
+        self._resolving = threading.Lock()  # one writer at a time; lookups need no lock
         self._files_stamp = _files_stamp()
         self._files_checked: datetime | None = None
 
@@ -247,9 +249,11 @@ class Renderer:
             template = env.select_template(template_names(key, channel))
         except Exception as error:  # jinja2 raises several kinds for a missing/broken template
             raise RenderError(f"template {key!r} for {channel}: {error}") from error
-        if self._resolved and next(iter(self._resolved))[3] != revision:
-            self._resolved = {}  # an edit was saved: drop what the older revision resolved
-        self._resolved[memo] = template
+        with self._resolving:  # the store's lanes fill the cache at once after an edit
+            resolved = self._resolved
+            if resolved and next(iter(resolved))[3] != revision:
+                resolved = self._resolved = {}  # an edit was saved: drop the older revision's
+            resolved[memo] = template
         return template
 
     def translate(self, message: str, locale: str) -> str:

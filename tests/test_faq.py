@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import snowballstemmer
 from sqlalchemy import select
 
-from bot.faq import FaqFileError, FaqLibrary, load_faq, parse_faq, stemmer_for
+from bot.faq import FaqFileError, FaqLibrary, load_faq, parse_faq
 from bot.i18n import LOCALES_DIR
 from bot.store.contacts import set_contact_locale
 from bot.store.models import OutboxMessage
@@ -134,21 +131,3 @@ async def test_greeting_in_a_shipped_language_sets_the_locale(make_bot, sqlite_u
     assert "el mismo día" in rows[1].body
     assert rows[2].body.startswith("Hi!")
 
-
-def test_stemming_from_several_threads_at_once_gives_each_word_its_own_stem() -> None:
-    """The store's write lanes answer questions in parallel threads: a stemmer keeps the word in
-    progress on itself, so sharing one between threads would mangle words or raise."""
-    words = [f"{root}{n}{ending}" for n in range(1500)
-             for root in ("charg", "cancel", "pausing", "renew")
-             for ending in ("ing", "ed", "ations", "ly")]
-    expected = {word: snowballstemmer.stemmer("english").stemWord(word) for word in words}
-    stem = stemmer_for("en")
-    shards = [words[i::4] for i in range(4)]
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible
-    try:
-        with ThreadPoolExecutor(4) as pool:
-            results = list(pool.map(lambda shard: {w: stem(w) for w in shard}, shards))
-    finally:
-        sys.setswitchinterval(previous)
-    assert {w: s for result in results for w, s in result.items()} == expected
