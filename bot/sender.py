@@ -141,8 +141,9 @@ class OutboxSender:
             for index, claim in enumerate(claims):
                 outcome = await self._send_one(claim, taken)
                 outcomes.append(outcome)
-                if outcome.result is Result.RETRY:
-                    # Keep the recipient's order: later messages wait for this one.
+                if outcome.result is Result.RETRY and not claim.lookup_only:
+                    # Keep the recipient's order: later messages wait for this one (a dropped
+                    # message being looked up is not in that order).
                     outcomes.extend(self._postpone(c, outcome.retry_at) for c in claims[index + 1:])
                     break
         return outcomes

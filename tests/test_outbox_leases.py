@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.channels.transport import FailureKind, SendFailure
 from bot.outbox import claim_due
 from bot.sender import OutboxSender
 from bot.store.models import OutboxMessage
@@ -138,6 +139,44 @@ async def test_a_notice_dropped_in_flight_that_reached_twilio_is_recorded_sent(
     [notice] = [r for r in await _outbox(services) if r.subject]
     assert (notice.status, notice.provider_id) == ("sent", sent.sid)
 
+
+
+async def test_looking_up_a_dropped_notice_never_holds_back_the_customers_replies(
+        make_bot, database_url, twilio, clock):
+    """A dropped notice whose send got no answer is being looked up at Twilio, and the lookup
+    fails: the customer's new reply still goes out in the same pass (the dropped notice is not
+    part of the conversation's order)."""
+    double, base = twilio
+    double.clock = clock.now
+    settings = live_settings(database_url, base, twilio_timeout_seconds=0.2)
+    bot, services = await make_bot(settings, clock=clock)
+    clock.set(ny(14, 12))
+    await _dunning_customer(bot)
+    await services.scheduler.run_due()
+    send = services.transport.send
+
+    async def paid_while_sending(message):
+        await _event(bot, {"id": "evt_3", "type": "payment.succeeded", "customer_id": "cus_1",
+                           "invoice_id": "in_1"})
+        services.transport.send = send
+        double.fail_next(Fault(accept_then_hang=1.0))
+        return await send(message)
+
+    services.transport.send = paid_while_sending
+    await services.sender.drain()
+    clock.advance(minutes=2)
+
+    async def lookup_fails(message, since):
+        raise SendFailure(FailureKind.AMBIGUOUS, "no answer from Twilio's message list")
+
+    services.transport.find_sent = lookup_fails
+    before = len(double.messages)
+    await bot.message("+12125550100", "when will I be charged?")
+    await services.sender.send_due()
+    [reply] = double.messages[before:]
+    assert "same day each month" in reply.body
+    [notice] = [r for r in await _outbox(services) if r.subject]
+    assert notice.status == "dropped"
 
 async def test_a_send_not_started_uses_up_no_attempt(make_bot, database_url, twilio, clock):
     """Rows the lease could not cover, and those waiting behind them, were never tried: they keep
