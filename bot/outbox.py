@@ -199,14 +199,28 @@ def _waiting_behind_an_earlier_message(now: datetime) -> Exists:
     """Whether an earlier message to the row's recipient is still in flight, or is a reply
     backing off: the row waits so the recipient gets them in order (found through
     ``ix_outbox_recipient``). A proactive message tried once may since have been deferred by the
-    gate for hours (quiet hours): it holds nothing back."""
+    gate for hours (quiet hours): it holds nothing back. A dropped message whose send or lookup
+    is under way (leased) holds later ones too, so a lookup never sees them at the provider."""
     earlier = OUTBOX.alias("earlier")
     return exists().where(
         earlier.c.to_address == OUTBOX.c.to_address, earlier.c.channel == OUTBOX.c.channel,
         earlier.c.id < OUTBOX.c.id,
         or_(earlier.c.status == "sending",
             and_(earlier.c.status == "queued", earlier.c.attempts > 0, earlier.c.due_at > now,
-                 earlier.c.kind != Kind.PROACTIVE)))
+                 earlier.c.kind != Kind.PROACTIVE),
+            and_(earlier.c.status == "dropped", earlier.c.lease_until > now)))
+
+
+def _later_message_unresolved() -> Exists:
+    """Whether a later message to the row's recipient may be at the provider unrecorded (in
+    flight, or queued after an unclear attempt): a lookup waits, or it could take that one's
+    provider id for its own (an approved template matches any body)."""
+    later = OUTBOX.alias("later")
+    return exists().where(
+        later.c.to_address == OUTBOX.c.to_address, later.c.channel == OUTBOX.c.channel,
+        later.c.id > OUTBOX.c.id,
+        or_(later.c.status == "sending",
+            and_(later.c.status == "queued", later.c.attempt_started_at.is_not(None))))
 
 
 def _due_rows(session: Session, now: datetime, limit: int,
@@ -224,7 +238,8 @@ def _due_rows(session: Session, now: datetime, limit: int,
              .order_by(OUTBOX.c.id).limit(limit))
     lookups = (select(*columns).where(
         OUTBOX.c.status == "dropped", OUTBOX.c.attempt_started_at >= now - LOOKUP_HORIZON,
-        or_(OUTBOX.c.lease_until.is_(None), OUTBOX.c.lease_until < now))
+        or_(OUTBOX.c.lease_until.is_(None), OUTBOX.c.lease_until < now),
+        ~_later_message_unresolved())
         .order_by(OUTBOX.c.attempt_started_at).limit(limit))  # along ix_outbox_lookup
     queries = [stale, due, lookups]
     if channel is not None:
@@ -339,11 +354,16 @@ def drop_queued(session: Session, subject: str, reason: str, now: datetime) -> i
     """Drop every message about ``subject`` that has not gone out yet (queued, held for a
     WhatsApp window, or being sent); returns how many. A send in flight is past stopping, but
     if it fails it is not retried; if it went out, it is still recorded as sent; if nobody
-    knows, it is looked up at the provider once its lease is over (so it keeps the lease)."""
+    knows, it is looked up at the provider once its lease is over (so it keeps the lease).
+    Every message about the subject is withdrawn: one Twilio refused is not revived later."""
+    session.connection().execute(
+        update(OUTBOX).where(OUTBOX.c.subject == subject, OUTBOX.c.status.in_(FAILED),
+                             OUTBOX.c.withdrawn_at.is_(None))
+        .values(withdrawn_at=now, updated_at=now))
     result = session.connection().execute(
         update(OUTBOX).where(OUTBOX.c.subject == subject,
                              OUTBOX.c.status.in_(("queued", "held", "sending")))
-        .values(status="dropped", status_reason=reason[:300], due_at=now,
+        .values(status="dropped", status_reason=reason[:300], due_at=now, withdrawn_at=now,
                 lease_until=case((OUTBOX.c.status == "sending", OUTBOX.c.lease_until)),
                 updated_at=now))
     return result.rowcount
@@ -378,7 +398,7 @@ def apply_status(session: Session, provider_id: str, twilio_status: str, error_c
     """
     row = session.execute(
         select(OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.contact_id, OUTBOX.c.conversation_id,
-               OUTBOX.c.channel, OUTBOX.c.content_sid)
+               OUTBOX.c.channel, OUTBOX.c.content_sid, OUTBOX.c.withdrawn_at)
         .where(OUTBOX.c.provider_id == provider_id)).first()
     if row is None:
         return False
@@ -400,9 +420,9 @@ def apply_status(session: Session, provider_id: str, twilio_status: str, error_c
 def _refused_free_form(session: Session, row: Row, error_code: int | None) -> bool:
     """Whether a failure is Twilio refusing our free-form WhatsApp text, and no later message of
     the conversation has reached the customer (resent after one, it would arrive out of turn;
-    later ones refused or still waiting do not count)."""
+    later ones refused or still waiting do not count). A withdrawn message is never resent."""
     if (error_code != WINDOW_CLOSED_CODE or row.channel != Channel.WHATSAPP
-            or row.content_sid is not None):
+            or row.content_sid is not None or row.withdrawn_at is not None):
         return False
     reached = or_(OUTBOX.c.status.in_(("delivered", "read")),
                   and_(OUTBOX.c.status == "sent", OUTBOX.c.error_code.is_(None)))
@@ -417,7 +437,8 @@ def _reconsider_refused_before(session: Session, row: Row, now: datetime) -> Non
     reached the customer (Twilio's 'sent' is not delivery) take the fallback after all, unless
     another later message did reach them."""
     earlier = session.execute(
-        select(OUTBOX.c.id, OUTBOX.c.conversation_id, OUTBOX.c.channel, OUTBOX.c.content_sid)
+        select(OUTBOX.c.id, OUTBOX.c.conversation_id, OUTBOX.c.channel, OUTBOX.c.content_sid,
+               OUTBOX.c.withdrawn_at)
         .where(OUTBOX.c.conversation_id == row.conversation_id, OUTBOX.c.id < row.id,
                OUTBOX.c.status.in_(FAILED), OUTBOX.c.error_code == WINDOW_CLOSED_CODE)
         .order_by(OUTBOX.c.id)).all()

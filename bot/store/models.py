@@ -125,6 +125,9 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     lease_until: datetime | None = _utc()
     attempt_started_at: datetime | None = _utc()
+    withdrawn_at: datetime | None = _utc()
+    """When the message was withdrawn (its subject closed: the invoice was paid). It is never
+    sent again, even where it turns out to have gone out before."""
     provider_id: str | None = Field(default=None, max_length=64, unique=True)
     error_code: int | None = None
     created_at: datetime = _utc(nullable=False)
