@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.billing.invoices import record_failed_invoice
+from bot.billing.invoices import mark_paid, record_failed_invoice
 from bot.config import FieldProblem
 from bot.customers import lock_customer, update_subscription, upsert_customer
 from bot.dunning import DunningService
@@ -51,7 +52,8 @@ class EventIntake:
                 raise EventConflict(f"event id {event.id!r} was already used for another event")
             return DUPLICATE
         if isinstance(event, CustomerUpserted):
-            upsert_customer(session, event.customer, now)
+            self.dunning.end_with_subscription(
+                session, upsert_customer(session, event.customer, now), now)
             return ACCEPTED
         customer = session.get(Customer, customer_id)
         if customer is None:
@@ -60,6 +62,7 @@ class EventIntake:
         lock_customer(session, customer)
         if isinstance(event, SubscriptionUpdated):
             update_subscription(session, customer, event.subscription, now)
+            self.dunning.end_with_subscription(session, customer, now)
         elif isinstance(event, PaymentFailed):
             self._payment_failed(session, customer, event, now)
         elif isinstance(event, PaymentSucceeded):
@@ -78,6 +81,19 @@ class EventIntake:
                                              "customer")])
         invoice = record_failed_invoice(session, customer.id, data.id, data.amount, data.currency,
                                         data.hosted_url, data.model_extra or {}, now)
+        if existing is None and self._reported_paid(session, customer.id, invoice.id):
+            # The payment overtook the failure on its way here: there is nothing to collect.
+            mark_paid(invoice, "event", now)
         if customer.currency is None:
             customer.currency = invoice.currency
         self.dunning.open(session, customer, invoice, now)
+
+    @staticmethod
+    def _reported_paid(session: Session, customer_id: str, invoice_id: str) -> bool:
+        """Whether a payment.succeeded for the invoice arrived already (events can come out of
+        order; one for an invoice we did not know yet changed nothing then)."""
+        paid = session.scalars(select(ProcessedEvent.payload).where(
+            ProcessedEvent.customer_id == customer_id,
+            ProcessedEvent.type == "payment.succeeded"))
+        return any(PaymentSucceeded.model_validate(payload).invoice_id == invoice_id
+                   for payload in paid)

@@ -27,6 +27,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -64,6 +65,12 @@ def _currency(value: str) -> str:
     return value.upper()
 
 
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("may not be null (leave the field out to keep it as it is)")
+    return value
+
+
 def _web_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -77,7 +84,10 @@ TimeZone = Annotated[str, AfterValidator(_timezone)]
 Currency = Annotated[str, AfterValidator(_currency)]
 WebUrl = Annotated[str, Field(max_length=2000), AfterValidator(_web_url)]
 Id = Annotated[str, Field(min_length=1, max_length=128)]
-SubscriptionStatus = Literal["active", "trialing", "past_due", "paused", "canceled"]
+SubscriptionStatus = Annotated[
+    Literal["active", "trialing", "past_due", "paused", "canceled"] | None,
+    BeforeValidator(_not_null)]
+"""A subscription always has a status: optional in an event, but never null."""
 
 
 class _Open(BaseModel):
@@ -109,7 +119,7 @@ class CustomerData(_Open):
     locale: LocaleTag | None = None
     timezone: TimeZone | None = None
     plan: Annotated[str, Field(max_length=64)] | None = None
-    status: SubscriptionStatus | None = None
+    status: SubscriptionStatus = None
     currency: Currency | None = None
     current_period_end: AwareDatetime | None = None
     trial_ends_at: AwareDatetime | None = None
@@ -127,7 +137,7 @@ class InvoiceData(_Open):
 
 class SubscriptionData(_Open):
     plan: Annotated[str, Field(max_length=64)] | None = None
-    status: SubscriptionStatus | None = None
+    status: SubscriptionStatus = None
     currency: Currency | None = None
     current_period_end: AwareDatetime | None = None
     trial_ends_at: AwareDatetime | None = None

@@ -9,6 +9,7 @@ billing. Reasons, offers and answers are recorded whether or not the customer st
       │                                      └─[switching tools, other]──▶ closed (canceled)
       │   offering_* ──accept──▶ closed (saved)     offering_* ──decline──▶ closed (canceled)
       │   (the pause offer is accepted in the pause flow; "talk to a person" goes to handoff)
+      │   asking_reason, offering_* ──message [a greeting, "menu"]──▶ closed (the main menu)
       ├──ended (job, on the day it takes effect)──▶ former ──message──▶ closed (welcomed back)
       └──resubscribe──▶ closed
 """
@@ -34,6 +35,8 @@ from flows.subscription import (
     Prices,
     answer_question,
     canceled,
+    carry_on_as_usual,
+    greets,
     month_choices,
     no_subscription,
     price_for,
@@ -111,7 +114,9 @@ class CancelFlow(Flow):
     decline = closed.from_(offering_trial, offering_rescue, offering_pause, offering_help,
                            on="cancel_now")
     ended = start.to(former, cond=canceled) | start.to(closed)
-    message = former.to(closed, on="welcome_back")
+    message = (former.to(closed, on="welcome_back")
+               | closed.from_(asking_reason, offering_trial, offering_rescue, offering_pause,
+                              offering_help, cond=greets, on=carry_on_as_usual))
     resubscribe = (closed.from_(start, former, cond=canceled, on="resubscribe_now")
                    | closed.from_(start, former, on="say_already_active"))
 

@@ -8,6 +8,9 @@ and a cap on pauses in a row — a serial pauser is offered a smaller plan inste
       │  │                                                                 └─no_thanks──▶ done
       │  └─[serial pauser]──────────────────────────────────────────────▶ done
       └──choose / save(months): a tap on an earlier offer, or on the cancel flow's ──▶ paused
+    paused ──offer──▶ as from start (the pause may have ended meanwhile)
+    paused ──message──▶ done: "resume now" while still paused, else answered as usual
+    choosing_length, offering_right_size ──message [a greeting, "menu"]──▶ done (the main menu)
     resume_now, keep_paused, resume_day (the job): from start or any waiting state ──▶ done
 """
 
@@ -34,6 +37,8 @@ from flows.subscription import (
     Prices,
     answer_question,
     canceled,
+    carry_on_as_usual,
+    greets,
     month_choices,
     no_subscription,
     price_for,
@@ -112,19 +117,21 @@ class PauseFlow(Flow):
     done = State(final=True)
 
     offer = (
-        start.to(done, cond=no_subscription, on=say_no_subscription)
-        | start.to(done, cond=canceled, on=say_canceled)
-        | start.to(done, cond="is_paused", on="offer_resume")
-        | start.to(offering_right_size, cond=["is_serial_pauser", "can_right_size"])
-        | start.to(done, cond="is_serial_pauser", on="say_limit_reached")
-        | start.to(choosing_length)
+        done.from_(start, paused, cond=no_subscription, on=say_no_subscription)
+        | done.from_(start, paused, cond=canceled, on=say_canceled)
+        | done.from_(start, paused, cond="is_paused", on="offer_resume")
+        | offering_right_size.from_(start, paused, cond=["is_serial_pauser", "can_right_size"])
+        | done.from_(start, paused, cond="is_serial_pauser", on="say_limit_reached")
+        | choosing_length.from_(start, paused)
         | choosing_length.to.itself()
         | offering_right_size.to.itself()
-        | paused.to(done, on="offer_resume")
     )
     choose = start.to(paused, cond="may_pause_for") | choosing_length.to(paused, cond="may_pause_for")
     save = start.to(paused, cond="may_pause_for", on="note_saved")
-    message = paused.to(done, on="welcome_paused")
+    message = (paused.to(done, cond="is_paused", on="welcome_paused")
+               | paused.to(done, on=carry_on_as_usual)
+               | done.from_(choosing_length, offering_right_size, cond=greets,
+                            on=carry_on_as_usual))
     resume_now = (
         done.from_(start, choosing_length, offering_right_size, paused, cond="is_paused",
                    on="resume")

@@ -18,6 +18,7 @@ from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
 from flows.faq import TALK_TO_PERSON
 from flows.handoff import HandoffFlow
+from flows.handover import hand_over
 
 MONTHS = {1: N_("1 month"), 2: N_("2 months"), 3: N_("3 months"), 4: N_("4 months"),
           5: N_("5 months"), 6: N_("6 months"), 7: N_("7 months"), 8: N_("8 months"),
@@ -72,6 +73,19 @@ def answer_question(turn: Turn, text: str | None) -> bool:
         return False
     turn.say("faq.answer", answer=match.entry.answer, title=match.entry.title)
     return True
+
+
+def greets(turn: Turn, text: str | None = None) -> bool:
+    """The message only greets, or asks for the menu ("hi", "menu", "start over"): the customer
+    has moved on from the question a flow is waiting on (a guard)."""
+    return text is not None and turn.faq.is_greeting(text)
+
+
+def carry_on_as_usual(turn: Turn, text: str | None = None) -> None:
+    """The flow has nothing to say to this message: answer it if the FAQ knows the question,
+    else show the main menu (the FAQ takes the conversation)."""
+    if not answer_question(turn, text):
+        hand_over(turn, MAIN_MENU.payload)
 
 
 def no_subscription(turn: Turn) -> bool:

@@ -1,0 +1,128 @@
+"""The conversation flows as a customer on a phone meets them: changing one's mind,
+a subscription that changed behind the conversation's back, events out of order, bad events,
+and messages that read as they should."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from bot.i18n import shipped_locales
+from bot.messages import Channel, Say
+from bot.render import Renderer
+from bot.store.models import Conversation, Invoice
+from tests.business import (
+    API_HEADERS,
+    LA_MORNING,
+    PHONE,
+    actions,
+    customer_row,
+    customer_upserted,
+    outbox,
+    payment_failed,
+    payment_succeeded,
+    send,
+)
+from tests.conftest import live_settings
+
+PERIOD_END = datetime(2026, 3, 20, 7, 0, tzinfo=UTC)
+
+
+async def _bot(make_bot, database_url, twilio, clock, **customer):
+    double, base = twilio
+    clock.set(LA_MORNING)
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    customer.setdefault("current_period_end", PERIOD_END.isoformat())
+    await send(bot, customer_upserted(**customer))
+    return double, bot, services
+
+
+async def _say(bot, services, double, text: str, **extra) -> list[str]:
+    """Send a customer message; every message the bot answered with."""
+    before = len(double.messages)
+    await bot.message(PHONE, text, **extra)
+    await services.sender.drain()
+    return [m.body for m in double.messages[before:]]
+
+
+async def _conversation(services) -> Conversation:
+    return await services.store.read(lambda s: s.scalars(select(Conversation)).one())
+
+
+@pytest.mark.parametrize(("key", "channel", "variables"), [
+    ("handoff.requested", Channel.SMS, {"reason": "not_understood", "opens_at": None}),
+    ("handoff.requested", Channel.WHATSAPP, {"reason": "frustrated", "opens_at": "Mon 9:00"}),
+    ("survey.question", Channel.SMS, {}),
+    ("handoff.follow_up", Channel.SMS, {}),
+])
+@pytest.mark.parametrize("locale", shipped_locales())
+def test_sentences_of_separate_blocks_are_not_run_together(key, channel, variables, locale):
+    """Two sentences a template writes in separate blocks never reach the phone glued together."""
+    body = Renderer(shipped_locales(), "en").render(Say(key, variables, []), channel, locale).body
+    assert re.search(r"[.?!][^\s\d]", body) is None, body
+
+
+@pytest.mark.parametrize(("start", "answer"), [
+    ("cancel my subscription", "menu"), ("cancel my subscription", "hi"),
+    ("pause my subscription", "start over"),
+])
+async def test_a_customer_who_changes_their_mind_mid_flow_gets_the_main_menu(
+        make_bot, database_url, twilio, clock, start, answer):
+    """"Menu" or a greeting half-way through cancelling or pausing leads to the main menu, not
+    to "didn't understand" and a person's queue."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await _say(bot, services, double, start)
+    [reply] = await _say(bot, services, double, answer)
+    assert reply.startswith("Hi! I'm the Support assistant.") and "1. Billing date" in reply
+    await _say(bot, services, double, "menu")
+    assert (await _conversation(services)).flow == "faq"
+    assert await actions(services) == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("hi", "Hi! I'm the Support assistant."),
+    ("pause my subscription", "You can pause your subscription"),
+])
+async def test_a_pause_ended_by_the_business_is_not_reported_as_running(
+        make_bot, database_url, twilio, clock, text, expected):
+    """After the business resumed a paused subscription, the bot neither says it is paused nor
+    refuses a new pause."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await _say(bot, services, double, "pause my subscription")
+    await _say(bot, services, double, "1")
+    await send(bot, {"id": "evt_resumed", "type": "subscription.updated", "customer_id": "cus_1",
+                     "subscription": {"status": "active"}})
+    [reply] = await _say(bot, services, double, text)
+    assert reply.startswith(expected) and "paused until" not in reply
+
+
+async def test_a_payment_reported_before_its_failure_opens_no_dunning(make_bot, database_url,
+                                                                      twilio, clock):
+    """payment.succeeded arriving before the invoice's payment.failed keeps the invoice paid
+    and sends no payment request."""
+    _, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await send(bot, payment_succeeded("in_7"))
+    await send(bot, payment_failed("in_7"))
+    await services.sender.drain()
+    assert await outbox(services) == []
+    invoice = await services.store.read(lambda s: s.get(Invoice, "in_7"))
+    assert invoice.status == "paid"
+
+
+@pytest.mark.parametrize("event", [
+    {"type": "customer.upserted", "customer": {"id": "cus_1", "status": None}},
+    {"type": "subscription.updated", "customer_id": "cus_1", "subscription": {"status": None}},
+])
+async def test_a_null_subscription_status_is_refused_with_its_reason(make_bot, database_url,
+                                                                     twilio, clock, event):
+    """A status sent as null is a 422 naming the field, not a server error."""
+    _, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    response = await bot.client.post("/api/events", json={"id": "evt_null", **event},
+                                      headers=API_HEADERS)
+    assert response.status == 422
+    [problem] = (await response.json())["errors"]
+    assert problem["field"].endswith("status") and "null" in problem["reason"]
+    assert (await customer_row(services)).status == "active"
