@@ -1,5 +1,8 @@
 """Dunning episodes: opened by ``payment.failed`` (one per invoice), advanced by scheduler jobs,
-closed by the payment — from the event or the payment page — or by the link running out.
+closed by the payment — from the event or the payment page — by the link running out, or by
+the subscription ending (the bot recovers subscriptions; a former subscriber's debt is the
+business's own to collect, and "your subscription carries on" or "off your next bill" would
+no longer be true).
 
 Who hears about it: a declared billing contact gets the dunning and the subscriber one
 courtesy notice; otherwise the subscriber gets it, on their preferred reachable channel. The
@@ -16,6 +19,7 @@ from decimal import Decimal
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
+from bot.billing.accounts import Status, effective_status
 from bot.billing.actions import BillingRequest, record_requests
 from bot.billing.invoices import mark_paid, payment_request_key
 from bot.billing.ledger import Action
@@ -73,8 +77,12 @@ class DunningService:
 
     def open(self, session: Session, customer: Customer, invoice: Invoice, now: datetime) -> bool:
         """Open the invoice's episode, plan its steps and send its first notice; False if it
-        was open already or the invoice is paid."""
+        was open already, the invoice is paid or the subscription has ended."""
         if invoice.status == "paid":
+            return False
+        if effective_status(customer, now) == Status.CANCELED:
+            log.info("no dunning: the subscription has ended",
+                     extra={"customer_id": customer.id, "invoice_id": invoice.id})
             return False
         config = self.config.current(session).get(DunningConfig)
         episode = DunningEpisode(invoice_id=invoice.id, customer_id=customer.id, status="open",
@@ -103,21 +111,32 @@ class DunningService:
         queued) and confirm once. False when it was paid already."""
         if not mark_paid(invoice, via, now):
             return False
-        episode = session.scalars(
-            select(DunningEpisode).where(DunningEpisode.invoice_id == invoice.id)).first()
-        if episode is None or episode.status != "open":
+        episode = self._open_episode(session, invoice.id)
+        if episode is None:
             return True
-        episode.status, episode.closed_at = "recovered", now
-        subject = dunning_subject(invoice.id)
-        session.execute(update(Job).where(
-            Job.status == "pending", Job.key.startswith(f"{subject}:", autoescape=True)
-        ).values(status="canceled", lease_until=None))
-        dropped = drop_queued(session, subject, "the invoice was paid", now)
+        dropped = self._close(session, episode, "recovered", "the invoice was paid", now)
         primary, _ = self._recipients_of(session, episode, now)
         if primary is not None:
             self._run(session, primary, "paid", episode, now)
         log.info("dunning stopped: invoice paid",
                  extra={"invoice_id": invoice.id, "via": via, "dropped": dropped})
+        return True
+
+    def end_with_subscription(self, session: Session, customer: Customer, now: datetime) -> bool:
+        """When the customer's subscription has ended (canceled, or a cancellation that took
+        effect), close their open episodes unrecovered at once: remaining steps canceled,
+        anything still queued dropped, the conversation no longer about the invoice. True when
+        the subscription has ended."""
+        if effective_status(customer, now) != Status.CANCELED:
+            return False
+        for episode in session.scalars(select(DunningEpisode).where(
+                DunningEpisode.customer_id == customer.id, DunningEpisode.status == "open")):
+            dropped = self._close(session, episode, "ended", "the subscription ended", now)
+            primary, _ = self._recipients_of(session, episode, now)
+            if primary is not None:
+                self._run(session, primary, "lapse", episode, now, only_within_flow=True)
+            log.info("dunning stopped: subscription ended",
+                     extra={"invoice_id": episode.invoice_id, "dropped": dropped})
         return True
 
     def pay_on_page(self, session: Session, invoice_id: str, *, settles: bool,
@@ -144,7 +163,7 @@ class DunningService:
     def deferred_notice(self, session: Session, job: Job, now: datetime) -> None:
         """A first or courtesy notice that waited for the customer to finish another flow, or
         for an agent to hand the conversation back."""
-        episode = self._open_episode(session, job.payload["invoice_id"])
+        episode = self._live_episode(session, job.payload["invoice_id"], now)
         if episode is None:
             return
         primary, courtesy = self._recipients_of(session, episode, now)
@@ -162,7 +181,7 @@ class DunningService:
 
     def lapse(self, session: Session, job: Job, now: datetime) -> None:
         """The payment link ran out with the invoice unpaid: the episode ends unrecovered."""
-        episode = self._open_episode(session, job.payload["invoice_id"])
+        episode = self._live_episode(session, job.payload["invoice_id"], now)
         if episode is None:
             return
         episode.status, episode.closed_at = "lapsed", now
@@ -171,7 +190,7 @@ class DunningService:
             self._run(session, primary, "lapse", episode, now, only_within_flow=True)
 
     def _step(self, session: Session, job: Job, event: str, now: datetime, **kwargs: object) -> None:
-        episode = self._open_episode(session, job.payload["invoice_id"])
+        episode = self._live_episode(session, job.payload["invoice_id"], now)
         if episode is None:
             return
         primary, _ = self._recipients_of(session, episode, now)
@@ -204,6 +223,28 @@ class DunningService:
     def _open_episode(session: Session, invoice_id: str) -> DunningEpisode | None:
         return session.scalars(select(DunningEpisode).where(
             DunningEpisode.invoice_id == invoice_id, DunningEpisode.status == "open")).first()
+
+    def _live_episode(self, session: Session, invoice_id: str,
+                      now: datetime) -> DunningEpisode | None:
+        """The invoice's open episode, unless its subscription has ended meanwhile (a
+        cancellation at the period's end takes effect with no event: it is noticed here)."""
+        episode = self._open_episode(session, invoice_id)
+        if episode is None or self.end_with_subscription(
+                session, session.get(Customer, episode.customer_id), now):
+            return None
+        return episode
+
+    @staticmethod
+    def _close(session: Session, episode: DunningEpisode, status: str, reason: str,
+               now: datetime) -> int:
+        """Close the episode: cancel its remaining steps and drop its queued messages (how many
+        were dropped is returned)."""
+        episode.status, episode.closed_at = status, now
+        subject = dunning_subject(episode.invoice_id)
+        session.execute(update(Job).where(
+            Job.status == "pending", Job.key.startswith(f"{subject}:", autoescape=True)
+        ).values(status="canceled", lease_until=None))
+        return drop_queued(session, subject, reason, now)
 
     def _recipients_of(self, session: Session, episode: DunningEpisode,
                        now: datetime) -> tuple[Contact | None, Contact | None]:

@@ -11,6 +11,7 @@ episode. The payment stops it all and brings one confirmation.
       │              └──┘                      awaiting_payment ◀──claim_discount
       ├──courtesy──▶ informed        (the subscriber, when a billing contact gets the dunning)
       └──paid──▶ recovered           paid / lapse [this invoice]: from any waiting state
+                                     (lapse: the link ran out, or the subscription ended)
 """
 
 from __future__ import annotations

@@ -501,3 +501,62 @@ async def test_a_billing_contact_is_offered_the_discount_and_can_claim_it(make_b
         "cus_1", "discount", {"percent": 20, "cycles": 1, "invoice_id": "in_1"})
     [reply] = await outbox(services, template="dunning.discount_claimed")
     assert reply.to_address == BILLING_PHONE and "20% off" in reply.body
+
+
+async def test_a_subscription_canceled_during_dunning_ends_it_at_once(make_bot, database_url,
+                                                                      twilio, clock):
+    """subscription.updated canceled closes the episode unrecovered: the queued reminder is
+    dropped, the later steps canceled, the conversation leaves the invoice, and paying later
+    brings no "your subscription carries on" message."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await send(bot, payment_failed())
+    await services.sender.drain()
+    clock.set(LA_MORNING + timedelta(days=3))
+    await run_jobs(services)  # the reminder is queued, not sent yet
+    await send(bot, {"id": "evt_end", "type": "subscription.updated", "customer_id": "cus_1",
+                     "subscription": {"status": "canceled"}})
+    rows = {r.template: r for r in await outbox(services)}
+    assert (rows["dunning.reminder"].status, rows["dunning.reminder"].status_reason) == (
+        "dropped", "the subscription ended")
+    assert {j.key: j.status for j in await jobs(services)} == {
+        "dunning:in_1:remind:2": "done", "dunning:in_1:remind:3": "canceled",
+        "dunning:in_1:lapse": "canceled"}
+    episode = await _episode(services)
+    assert (episode.status, episode.closed_at) == ("ended", LA_MORNING + timedelta(days=3))
+    conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
+    assert conversation.flow != "dunning"
+    await send(bot, payment_succeeded())
+    clock.set(LA_MORNING + timedelta(days=20))
+    await run_jobs(services)
+    await services.sender.drain()
+    assert [m.body.split(":")[1].strip()[:7] for m in double.messages] == ["your pa"]
+
+
+async def test_a_cancellation_taking_effect_stops_the_later_steps(make_bot, database_url,
+                                                                  twilio, clock):
+    """A cancellation at the period's end takes effect with no event: the next step finds the
+    subscription ended, sends nothing and closes the episode."""
+    _, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await send(bot, payment_failed())
+    await send(bot, {"id": "evt_cancel_at", "type": "subscription.updated",
+                     "customer_id": "cus_1", "subscription": {
+                         "cancel_at": (LA_MORNING + timedelta(days=2)).isoformat()}})
+    clock.set(LA_MORNING + timedelta(days=3))
+    await run_jobs(services)
+    await services.sender.drain()
+    assert [r.template for r in await outbox(services)] == ["dunning.first_notice"]
+    assert (await _episode(services)).status == "ended"
+    assert {j.key: j.status for j in await jobs(services)} == {
+        "dunning:in_1:remind:2": "done", "dunning:in_1:remind:3": "canceled",
+        "dunning:in_1:lapse": "canceled"}
+
+
+async def test_no_dunning_for_a_subscription_that_has_ended(make_bot, database_url, twilio,
+                                                           clock):
+    """A payment failing after the subscription ended opens no episode and sends nothing: a
+    reminder to keep a subscription they no longer have would be untrue."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock, status="canceled")
+    assert (await send(bot, payment_failed()))["status"] == "accepted"
+    await services.sender.drain()
+    assert double.messages == [] and await outbox(services) == []
+    assert await jobs(services) == []

@@ -369,14 +369,14 @@ class Invoice(SQLModel, table=True):
 
 class DunningEpisode(SQLModel, table=True):
     """The recovery of one failed invoice: opened by payment.failed, closed by the payment
-    (recovered) or by the payment link running out (lapsed)."""
+    (recovered), by the payment link running out (lapsed) or by the subscription ending (ended)."""
 
     __tablename__ = "dunning_episode"
 
     id: int | None = Field(default=None, primary_key=True)
     invoice_id: str = Field(foreign_key="invoice.id", max_length=128, unique=True)
     customer_id: str = Field(foreign_key="customer.id", max_length=128, index=True)
-    status: str = Field(default="open", max_length=16, description="open | recovered | lapsed")
+    status: str = Field(default="open", max_length=16, description="open | recovered | lapsed | ended")
     opened_at: datetime = _utc(nullable=False, index=True)
     link_expires_at: datetime = _utc(nullable=False)
     closed_at: datetime | None = _utc()
