@@ -37,6 +37,7 @@ CANCEL_PHRASES = _compile(
 PAUSE_PHRASES = _compile(
     # en
     r"^pause$", rf"pause {_SUBSCRIPTION_EN}", r"pause (?:it|for a while|for a month)",
+    r"(?:want|like|need|going) to pause",
     r"(?:take|need|taking) a break", r"skip (?:a|the next|next|this) month",
     rf"put {_SUBSCRIPTION_EN} on hold",
     # es

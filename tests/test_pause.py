@@ -267,3 +267,17 @@ async def test_declining_a_smaller_plan_changes_nothing(make_bot, database_url, 
     assert await actions(services) == []
     assert await retention(services) == [("offer_shown", None, "right_size"),
                                          ("offer_declined", None, "right_size")]
+
+
+@pytest.mark.parametrize("text", ["I want to pause", "I'd like to pause for a bit",
+                                  "need to pause", "Quiero pausar", "quero pausar", "pause"])
+def test_asking_to_pause_in_plain_words_starts_the_pause_flow(text: str) -> None:
+    """A customer who says they want to pause is offered the pause, as one who says they want
+    to cancel is taken to the cancel flow — not given the FAQ's general answer."""
+    assert PauseFlow.detect(text, "en") == ("offer", {})
+
+
+@pytest.mark.parametrize("text", ["how long can I pause?", "what happens when I pause"])
+def test_a_question_about_pausing_is_left_to_the_faq(text: str) -> None:
+    """A question about pausing is answered by the FAQ, not taken as a request to pause now."""
+    assert PauseFlow.detect(text, "en") is None
