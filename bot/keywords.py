@@ -59,6 +59,16 @@ REVOCATION_PHRASES: dict[str, tuple[str, ...]] = {
               "QUERO ME DESCADASTRAR"),
 }
 
+# Words that may stand around a bare opt-out keyword without changing what it says ("stop
+# please", "por favor pare", "STOP STOP"): such a message still means STOP.
+_COURTESY_WORDS = frozenset({
+    "PLEASE", "PLS", "PLZ", "OK", "NOW", "IT", "THANKS", "THANK", "YOU", "THX", "TY", "POR", "FAVOR",
+    "GRACIAS", "YA", "AHORA", "OBRIGADO", "OBRIGADA", "JA", "AGORA",
+})
+# Opt-out keywords only when alone: with other words ("cancel please", "cancelar ya") they may
+# well be about the subscription, which starts the cancel flow instead.
+_BARE_ONLY_OPT_OUTS = frozenset({"CANCEL", "CANCELAR"})
+
 # "What did I agree to?" — the customer asks what consent we hold and what we keep about them.
 CONSENT_QUESTIONS: dict[str, tuple[str, ...]] = {
     "en": ("WHAT DID I AGREE TO", "WHAT HAVE I AGREED TO", "WHAT DID I CONSENT TO",
@@ -126,8 +136,24 @@ def _contains_phrase(text: str, phrases: dict[str, tuple[str, ...]]) -> bool:
 
 def is_revocation(text: str) -> bool:
     """Whether the message withdraws consent in plain words ("stop texting me", "no más
-    mensajes", "não quero mais mensagens"), in any shipped language."""
-    return _contains_phrase(text, REVOCATION_PHRASES)
+    mensajes", "não quero mais mensagens"), in any shipped language, or says nothing but an
+    opt-out keyword in more than one word ("opt out", "Opt-out", "stop please")."""
+    return _contains_phrase(text, REVOCATION_PHRASES) or _says_only_opt_out(fold(text))
+
+
+def _says_only_opt_out(folded: str) -> bool:
+    """Whether a message of several words is an opt-out keyword spelled apart ("OPT OUT", "STOP
+    ALL") or opt-out keywords among courtesy words ("STOP PLEASE"). A single word is left to
+    ``classify_keyword``."""
+    words = folded.split()
+    core = [word for word in words if word not in _COURTESY_WORDS]
+    if len(words) < 2 or not core:
+        return False
+    return _opts_out("".join(core)) or all(_opts_out(word) for word in core)
+
+
+def _opts_out(word: str) -> bool:
+    return _LOOKUP.get(word) is KeywordKind.OPT_OUT and word not in _BARE_ONLY_OPT_OUTS
 
 
 def asks_about_consent(text: str) -> bool:

@@ -5,7 +5,7 @@ Pure functions of (zones, instant, window). A window is a daily span of local wa
 recipient may be in. Wall-clock times are mapped to instants through the IANA database (pytz),
 so the day a clock springs forward or falls back is handled like any other: a window that opens
 inside a skipped hour opens when the clock jumps past it, one that opens in a repeated hour
-opens at its first occurrence.
+opens at its first occurrence (and again at its second).
 """
 
 from __future__ import annotations
@@ -113,12 +113,22 @@ def first_instant_at(day: date, wall: time, zone: str) -> datetime:
     """The first instant (UTC) at which the local clock in ``zone`` reads ``wall`` or later on
     ``day``: the wall time itself, its first occurrence when the clock falls back over it, or the
     moment the clock springs forward past it."""
+    return instants_at(day, wall, zone)[0]
+
+
+def instants_at(day: date, wall: time, zone: str) -> tuple[datetime, ...]:
+    """Every instant (UTC), in order, at which the local clock in ``zone`` starts reading
+    ``wall`` on ``day``: once, twice when the clock falls back over it, or — when it is skipped
+    — once, at the moment the clock springs forward past it."""
     tz = _zone(zone)
     naive = datetime.combine(day, wall)
     try:
-        return tz.localize(naive, is_dst=None).astimezone(UTC)
+        return (tz.localize(naive, is_dst=None).astimezone(UTC),)
     except pytz.AmbiguousTimeError:
-        return tz.localize(naive, is_dst=True).astimezone(UTC)
+        # By occurrence, not by flag: where summer is the standard time (Europe/Dublin) the
+        # DST flag marks the winter, later, reading.
+        return tuple(sorted(tz.localize(naive, is_dst=flag).astimezone(UTC)
+                            for flag in (True, False)))
     except pytz.NonExistentTimeError:
         pass
     # The wall time was skipped: the answer is the jump, between the two readings of it.
@@ -129,7 +139,7 @@ def first_instant_at(day: date, wall: time, zone: str) -> datetime:
             high = middle
         else:
             low = middle
-    return datetime.fromtimestamp(high, UTC)
+    return (datetime.fromtimestamp(high, UTC),)
 
 
 def next_opening(zones: Sequence[str], now: datetime, window: Window) -> datetime | None:
@@ -137,12 +147,14 @@ def next_opening(zones: Sequence[str], now: datetime, window: Window) -> datetim
     it is open); None when the zones' windows never overlap."""
     if is_open(zones, now, window):
         return now
-    # An overlap of daily windows always begins when one of them opens.
+    # An overlap of daily windows always begins when one of them opens — at either reading of
+    # an opening time the clock falls back over, as the window opens again at the second.
     candidates = sorted({
         opening
         for zone in zones
         for offset in range(LOOKAHEAD_DAYS + 1)
-        if (opening := first_instant_at(local_wall(now, zone).date() + timedelta(days=offset),
-                                        window.opens, zone)) > now
+        for opening in instants_at(local_wall(now, zone).date() + timedelta(days=offset),
+                                   window.opens, zone)
+        if opening > now
     })
     return next((instant for instant in candidates if is_open(zones, instant, window)), None)

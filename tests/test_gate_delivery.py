@@ -364,3 +364,20 @@ async def test_sms_rows_record_encoding_and_segments(make_bot, database_url, twi
     portuguese = rows[("sms", "+5511987654321")]
     assert portuguese.sms_encoding == "UCS-2" and portuguese.sms_segments >= 2
     assert rows[("whatsapp", NEW_YORK)].sms_encoding is None
+
+
+async def test_stop_please_drops_the_notice_queued_for_the_morning(make_bot, database_url, twilio,
+                                                                   clock):
+    """'Stop please' at night opts the customer out: the notice waiting for 08:00 never goes and
+    only our confirmation is sent."""
+    double, base = twilio
+    bot, services = await _bot(make_bot, database_url, base, clock)
+    clock.set(ny(14, 23))
+    await _notify(services, "sms", NEW_YORK, "notice:morning")
+    await bot.message(NEW_YORK, "Stop please")
+    await services.sender.drain()
+    clock.set(ny(15, 9))
+    await services.sender.drain()
+    assert len(double.messages) == 1 and "unsubscribed" in double.messages[0].body
+    rows = {row.business_key: row for row in await _rows(services)}
+    assert rows["notice:morning"].status == "dropped"

@@ -110,3 +110,12 @@ def test_no_shipped_message_asks_for_an_opt_out_word(locale: str) -> None:
         for channel in Channel:
             body = renderer.render(Say(key, dict(spec.variables)), channel, locale).body
             assert forbidden_reply_instructions(body) == [], (key, channel)
+
+
+@pytest.mark.parametrize("text", [
+    "opt out", "Opt-out", "OPT-OUT please", "stop all", "Stop please", "please stop!",
+    "STOP STOP STOP", "Stop it!", "ok stop", "stop, thank you", "pare por favor", "Baja ya",
+])
+def test_an_opt_out_word_spelled_apart_or_with_courtesy_words_is_a_revocation(text: str) -> None:
+    """A message that says nothing but an opt-out keyword, in several words, withdraws consent."""
+    assert is_revocation(text)

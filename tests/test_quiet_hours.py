@@ -115,3 +115,13 @@ def test_quiet_hours_settings_are_validated() -> None:
         parse_section("quiet_hours", {"opens": "20:00", "closes": "08:00"})
     with pytest.raises(ConfigError, match="IANA"):
         parse_section("quiet_hours", {"fallback_timezone": "Central"})
+
+
+def test_a_window_opening_in_a_repeated_hour_opens_at_both_readings() -> None:
+    """The first reading of a repeated 01:30 is the summer one even where winter is the DST
+    (Dublin), and a window opening then opens again at the second reading."""
+    assert first_instant_at(date(2026, 10, 25), time(1, 30), "Europe/Dublin") == datetime(
+        2026, 10, 25, 0, 30, tzinfo=UTC)
+    after_fall_back = datetime(2026, 11, 1, 6, 10, tzinfo=UTC)  # 01:10 EST, the second 01:10
+    assert next_opening(["America/New_York"], after_fall_back,
+                        Window(time(1, 30), time(5, 0))) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
