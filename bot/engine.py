@@ -51,10 +51,15 @@ class ConversationEngine:
         inbound = turn.inbound
         assert inbound is not None
         conversation = turn.conversation
-        payload = inbound.payload or chosen_payload(conversation.choices, inbound.text)
-
+        payload, keyword = inbound.payload, None
         if payload is None:
             keyword = classify_keyword(inbound.text)
+            if keyword is not KeywordKind.OPT_OUT:
+                # An opt-out is never read as a choice's title (an FAQ topic called "Cancel"):
+                # Twilio has opted the number out already. "Yes" may answer the menu, though.
+                payload = chosen_payload(conversation.choices, inbound.text)
+
+        if payload is None:
             if keyword is not None and self._handle_keyword(turn, keyword):
                 return f"keyword:{keyword}"
             if keyword is None and is_revocation(inbound.text):

@@ -220,3 +220,20 @@ async def test_a_database_failure_is_not_a_flow_error(make_bot, database_url, tw
         lambda s: (lambda c: (c.flow, c.state))(s.scalars(select(Conversation)).one())) == place
     assert (await bot.message(SMS, "hi", sid=sid)).status == 200
     assert (await _sent(services))[-1].template == "faq.greeting"
+
+
+async def test_an_opt_out_keyword_wins_over_a_choice_with_the_same_title(make_bot, database_url,
+                                                                          twilio, clock):
+    """A bare CANCEL opts out even when the last menu offered a choice titled "Cancel" (an
+    operator's FAQ topic): Twilio has opted the number out already, so the bot must too."""
+    _, base = twilio
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await bot.message(SMS, "hi")
+
+    def offer_cancel_topic(session) -> None:
+        conversation = session.scalars(select(Conversation)).one()
+        conversation.choices = [{"payload": "faq:pick:cancel", "title": "Cancel"},
+                                {"payload": "faq:pick:billing", "title": "Yes"}]
+    await services.store.write(offer_cancel_topic)
+    await bot.message(SMS, "cancel")
+    assert await _ledger(services) == [("opt_out", "keyword", "cancel")]
