@@ -67,3 +67,17 @@ async def test_the_sites_own_origin_signs_in_and_out(make_bot, sqlite_url, clock
                                 allow_redirects=False)
     assert out.status == 302
     assert await _sessions(services) == 1  # the first sign-in's session; this one ended
+
+
+@pytest.mark.parametrize("target", ["/\\evil.example", "/\\/evil.example", "/agent\r\nSet-Cookie: x=1"])
+async def test_a_next_browsers_read_off_site_or_with_a_line_break_goes_home(make_bot, sqlite_url,
+                                                                           clock, target):
+    """A ``next`` with a backslash (browsers read "/\\evil.example" as "//evil.example") or a
+    line break is ignored: the user lands on their home page, never elsewhere, never a 500."""
+    bot, _ = await console_bot(make_bot, sqlite_url, clock)
+    token = await _form_token(bot.client)
+    response = await bot.client.post("/login", data={
+        "email": AGENT, "password": PASSWORD, "csrf_token": token, "next": target},
+        allow_redirects=False)
+    assert response.status == 302
+    assert response.headers["Location"] == "/agent"

@@ -22,7 +22,9 @@ def _form_signer(request: web.Request) -> URLSafeTimedSerializer:
 
 def _safe_next(target: str | None) -> str | None:
     """Only a path on this site (never //evil.example or https://…)."""
-    if not target:
+    # Browsers read a backslash as a slash ("/\\evil.example" leaves the site), and a control
+    # character cannot go in a Location header at all.
+    if not target or "\\" in target or any(ord(char) < 32 or ord(char) == 127 for char in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
