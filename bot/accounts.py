@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,6 +24,8 @@ from bot.store.models import ConsoleSession, ConsoleUser
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 5}
 SESSION_LIFETIME = timedelta(hours=12)
+FAILED_SIGN_IN_LIMIT = 5
+FAILED_SIGN_IN_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD = 12
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -97,24 +100,82 @@ def create_user(session: Session, email: str, role: str, password: str,
     return user
 
 
-def authenticate(session: Session, email: str, password: str) -> ConsoleUser | None:
-    """The active user with these credentials, or None. Takes as long for an unknown email."""
+@dataclass(frozen=True)
+class LoginCandidate:
+    """The active user an email names, with the stored hash to check a password against."""
+
+    user_id: int
+    role: Role
+    password_hash: str
+
+
+def login_candidate(session: Session, email: str) -> LoginCandidate | None:
+    """The active user signing in as ``email``, or None."""
     user = session.scalars(
         select(ConsoleUser).where(ConsoleUser.email == email.strip().lower())).first()
     if user is None or not user.active:
-        verify_password(password, _DECOY_HASH)
         return None
-    return user if verify_password(password, user.password_hash) else None
+    return LoginCandidate(user.id, Role(user.role), user.password_hash)
+
+
+def password_matches(candidate: LoginCandidate | None, password: str) -> bool:
+    """Whether ``password`` is the candidate's. Takes as long without a candidate (an unknown
+    email). Slow on purpose (scrypt): call it outside any database transaction."""
+    if candidate is None:
+        verify_password(password, _DECOY_HASH)
+        return False
+    return verify_password(password, candidate.password_hash)
+
+
+class SignInThrottle:
+    """Failed sign-ins per email (known or not, so it tells nothing about who exists): after
+    ``limit`` of them within ``window``, that email may not try again until the oldest leaves the
+    window. Per process; it bounds online password guessing, at the price of letting someone who
+    knows an email keep its sign-in closed for a while."""
+
+    def __init__(self, limit: int = FAILED_SIGN_IN_LIMIT,
+                 window: timedelta = FAILED_SIGN_IN_WINDOW, tracked: int = 10_000) -> None:
+        self.limit, self.window, self.tracked = limit, window, tracked
+        self._failures: dict[str, deque[datetime]] = {}
+
+    def retry_after(self, email: str, now: datetime) -> timedelta | None:
+        """How long ``email`` must wait before trying again, or None if it may try now."""
+        failures = self._recent(email.strip().lower(), now)
+        if len(failures) < self.limit:
+            return None
+        return failures[0] + self.window - now
+
+    def failed(self, email: str, now: datetime) -> None:
+        """Count a failed sign-in for ``email``."""
+        key = email.strip().lower()
+        failures = self._recent(key, now)
+        if key not in self._failures and len(self._failures) >= self.tracked:
+            # Random emails must not grow memory without bound: forget the stalest one.
+            del self._failures[min(self._failures, key=lambda k: self._failures[k][-1])]
+        failures.append(now)
+        self._failures[key] = failures
+
+    def succeeded(self, email: str) -> None:
+        """Forget the failures of an email that has just signed in."""
+        self._failures.pop(email.strip().lower(), None)
+
+    def _recent(self, key: str, now: datetime) -> deque[datetime]:
+        failures = self._failures.get(key, deque())
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        if not failures:
+            self._failures.pop(key, None)
+        return failures
 
 
 def _token_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def open_session(session: Session, user: ConsoleUser, now: datetime) -> str:
-    """Start a session for ``user``; returns the token to put (signed) in the cookie."""
+def open_session(session: Session, user_id: int, now: datetime) -> str:
+    """Start a session for the user; returns the token to put (signed) in the cookie."""
     token = secrets.token_urlsafe(32)
-    session.add(ConsoleSession(id=_token_id(token), user_id=user.id, created_at=now,
+    session.add(ConsoleSession(id=_token_id(token), user_id=user_id, created_at=now,
                                csrf_token=secrets.token_urlsafe(24),
                                expires_at=now + SESSION_LIFETIME))
     return token

@@ -3,11 +3,14 @@ browser marks as coming from another site (Origin, Sec-Fetch-Site) are refused."
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 
 import pytest
 from sqlalchemy import func, select
 
+from bot import accounts
 from bot.store.models import ConsoleSession
 from bot.web.auth import SESSION_COOKIE
 from tests.consoles import AGENT, PASSWORD, console_bot, sign_in
@@ -81,3 +84,42 @@ async def test_a_next_browsers_read_off_site_or_with_a_line_break_goes_home(make
         allow_redirects=False)
     assert response.status == 302
     assert response.headers["Location"] == "/agent"
+
+
+async def test_password_checks_do_not_hold_the_store_writer(make_bot, sqlite_url, clock,
+                                                            monkeypatch):
+    """While a sign-in's slow (scrypt) password check runs, the store still takes writes: anonymous
+    attempts cannot hold up the webhooks, which share the writer."""
+    bot, services = await console_bot(make_bot, sqlite_url, clock)
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_check(password: str, stored: str) -> bool:
+        entered.set()
+        release.wait(10)
+        return False
+
+    monkeypatch.setattr(accounts, "verify_password", slow_check)
+    token = await _form_token(bot.client)
+    attempt = asyncio.create_task(_post_login(bot.client, token, password="wrong password!"))
+    try:
+        assert await asyncio.to_thread(entered.wait, 10)
+        await asyncio.wait_for(services.store.write(lambda session: None), 2)
+    finally:
+        release.set()
+    assert (await attempt).status == 401
+
+
+async def test_password_guessing_is_throttled_per_email(make_bot, sqlite_url, clock) -> None:
+    """After five wrong passwords an email may not sign in, even rightly, for fifteen minutes;
+    an unknown email is counted the same way, so the refusal tells nothing about who exists."""
+    bot, services = await console_bot(make_bot, sqlite_url, clock)
+    token = await _form_token(bot.client)
+    for _ in range(5):
+        assert (await _post_login(bot.client, token, password="wrong password!")).status == 401
+    refused = await _post_login(bot.client, token)
+    assert refused.status == 429 and SESSION_COOKIE not in refused.cookies
+    assert int(refused.headers["Retry-After"]) == 15 * 60
+    assert "Try again in 15 minute(s)" in await refused.text()
+    assert await _sessions(services) == 0
+    clock.advance(minutes=15)
+    assert (await _post_login(bot.client, token)).status == 302

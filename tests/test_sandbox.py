@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import func, select
+
 from bot.settings import Settings
+from bot.store.models import Contact
 
 
 async def _wait_for_replies(client, params: dict, count: int) -> list[dict]:
@@ -46,9 +49,24 @@ async def test_sandbox_input_is_checked(make_bot, sqlite_url) -> None:
     bad = await bot.client.post("/sandbox/messages", json={"channel": "sms", "phone": "12"})
     assert bad.status == 400
     assert "international format" in await bad.text()
-    assert (await bot.client.post("/sandbox/messages", data=b"{nope")).status == 400
+    assert (await bot.client.post("/sandbox/messages", data=b"{nope",
+                                  headers={"Content-Type": "application/json"})).status == 400
     assert (await bot.client.get("/sandbox/messages", params={"channel": "fax",
                                                                "phone": "+15555550100"})).status == 400
+
+
+async def test_simulator_refuses_posts_another_site_can_forge(make_bot, sqlite_url) -> None:
+    """A text/plain or form post (which any web page can send to 127.0.0.1 without asking) is not
+    taken as a customer's message: only JSON, which needs a CORS preflight we never grant."""
+    bot, services = await make_bot(Settings(database_url=sqlite_url))
+    body = '{"channel": "sms", "phone": "+14155550100", "text": "STOP"}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        forged = await bot.client.post("/sandbox/messages", data=body,
+                                       headers={"Content-Type": content_type})
+        assert forged.status == 400
+        assert "application/json" in await forged.text()
+    assert await services.store.read(
+        lambda session: session.scalar(select(func.count()).select_from(Contact))) == 0
 
 
 async def test_sandbox_routes_do_not_exist_with_credentials(make_bot, sqlite_url, twilio) -> None:

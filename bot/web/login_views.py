@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from bot.accounts import Role, authenticate, close_session, open_session
+from bot.accounts import (
+    Role,
+    SignInThrottle,
+    close_session,
+    login_candidate,
+    open_session,
+    password_matches,
+)
 from bot.web.auth import SESSION_COOKIE, cookie_signer, csrf_ok, current_viewer, session_token
 from bot.web.keys import SERVICES
 from bot.web.pages import render_page
 
 HOME = {Role.AGENT: "/agent", Role.OPERATOR: "/admin"}
 LOGIN_FORM_MAX_AGE = 3600
+# Password checks (scrypt: about 0.2 s of CPU and 16 MiB each) run on their own threads, never in
+# a store transaction, where anonymous sign-in attempts would hold up the writers (on SQLite the
+# only one, which also handles the webhooks); two threads bound what a flood of attempts costs.
+_PASSWORD_CHECKS = ThreadPoolExecutor(2, thread_name_prefix="password-check")
+THROTTLE = web.AppKey("sign_in_throttle", SignInThrottle)
 
 
 def _form_signer(request: web.Request) -> URLSafeTimedSerializer:
@@ -74,16 +89,25 @@ async def login(request: web.Request) -> web.Response:
     except (BadSignature, SignatureExpired):
         return _login_page(request, error="The form expired. Please try again.", status=403)
     email, password = str(form.get("email", "")), str(form.get("password", ""))
-    now = services.clock.now()
-
-    def sign_in(session):  # type: ignore[no-untyped-def]
-        user = authenticate(session, email, password)
-        return (user, open_session(session, user, now)) if user else (None, None)
-
-    user, token = await services.store.write(sign_in)
-    if user is None:
+    throttle, now = request.app[THROTTLE], services.clock.now()
+    wait = throttle.retry_after(email, now)
+    if wait is not None:
+        minutes = max(1, math.ceil(wait.total_seconds() / 60))
+        page = _login_page(request, status=429, email=email, error=(
+            f"Too many failed sign-ins for this email. Try again in {minutes} minute(s)."))
+        page.headers["Retry-After"] = str(math.ceil(wait.total_seconds()))
+        return page
+    candidate = await services.store.read(lambda session: login_candidate(session, email))
+    # Checked for an unknown email too (against a decoy), so both take as long.
+    matches = await asyncio.get_running_loop().run_in_executor(
+        _PASSWORD_CHECKS, password_matches, candidate, password)
+    if candidate is None or not matches:
+        throttle.failed(email, now)
         return _login_page(request, error="Wrong email or password.", status=401, email=email)
-    target = _safe_next(str(form.get("next", ""))) or HOME[Role(user.role)]
+    throttle.succeeded(email)
+    token = await services.store.write(
+        lambda session: open_session(session, candidate.user_id, now))
+    target = _safe_next(str(form.get("next", ""))) or HOME[candidate.role]
     response = web.HTTPFound(target)
     response.set_cookie(SESSION_COOKIE, cookie_signer(services.settings.secret_key).dumps(token),
                         httponly=True, samesite="Strict", path="/",
@@ -108,6 +132,7 @@ async def logout(request: web.Request) -> web.Response:
 
 
 def setup_login_routes(app: web.Application) -> None:
+    app[THROTTLE] = SignInThrottle()
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)

@@ -46,6 +46,10 @@ async def simulator(request: web.Request) -> web.Response:
 
 async def send_as_customer(request: web.Request) -> web.Response:
     """POST /sandbox/messages — a message typed (or a button tapped) on the simulator."""
+    if request.content_type != "application/json":
+        # Any page the developer visits may post a form or text/plain here without asking the
+        # browser first; a JSON post from another site needs a CORS preflight we never grant.
+        raise _plain_refusal("send JSON (Content-Type: application/json)")
     data = await json_body(request, refuse=_plain_refusal)
     channel, phone = _contact_key({k: str(v) for k, v in data.items()})
     form = MultiDict({
