@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from bot.agent_context import ContextSection
 from bot.customer_state import subscription_summary
-from bot.customers import customer_of_contact, customer_zone
+from bot.customers import customer_zone, customers_of_contact
 from bot.i18n import format_money
 from bot.local_dates import local_day
-from bot.store.models import Contact, DunningEpisode, Invoice, RetentionEvent
+from bot.store.models import Contact, Customer, DunningEpisode, Invoice, RetentionEvent
 
 RECENT_INVOICES = 5
 RECENT_OFFERS = 10
@@ -31,10 +31,18 @@ def _day(value: datetime | str | None, zone: ZoneInfo) -> str:
 
 def account_sections(session: Session, contact: Contact,
                      now: datetime) -> Sequence[ContextSection]:
-    """Subscription, payments and offers of the contact's customer (none when unknown)."""
-    customer, billing_contact = customer_of_contact(session, contact)
-    if customer is None:
-        return ()
+    """Subscription, payments and offers of the contact's customer (none when unknown); of each
+    customer, named in the titles, when the contact is the billing contact of several."""
+    customers, billing_contact = customers_of_contact(session, contact)
+    if len(customers) == 1:
+        return _customer_sections(session, customers[0], billing_contact, now)
+    return tuple(ContextSection(f"{section.title} — {customer.id}", section.rows)
+                 for customer in customers
+                 for section in _customer_sections(session, customer, billing_contact, now))
+
+
+def _customer_sections(session: Session, customer: Customer, billing_contact: bool,
+                       now: datetime) -> list[ContextSection]:
     zone = customer_zone(customer)
     summary = subscription_summary(customer, now)
     subscription = [("Customer", customer.id), ("Plan", summary["plan"] or "—"),

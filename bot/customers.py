@@ -30,13 +30,24 @@ def contact_keys(customer: Customer) -> set[tuple[str, str]]:
     return {(str(channel), address) for channel, address in pairs if address}
 
 
-def customer_of_contact(session: Session, contact: Contact) -> tuple[Customer | None, bool]:
-    """The customer behind a contact — their own contact, or else the billing contact they
-    declared — and whether it is the billing contact."""
+def customers_of_contact(session: Session, contact: Contact) -> tuple[list[Customer], bool]:
+    """The customers behind a contact — the one whose own contact it is, or else every customer
+    who declared it as their billing contact (by id) — and whether it is a billing contact."""
     if contact.customer_id is not None:
-        return session.get(Customer, contact.customer_id), False
+        own = session.get(Customer, contact.customer_id)
+        return ([own] if own is not None else []), False
     column = Customer.billing_whatsapp if contact.channel == "whatsapp" else Customer.billing_phone
-    return session.scalars(select(Customer).where(column == contact.address)).first(), True
+    return list(session.scalars(select(Customer).where(column == contact.address)
+                                .order_by(Customer.id))), True
+
+
+def customer_of_contact(session: Session, contact: Contact) -> tuple[Customer | None, bool]:
+    """The one customer a contact's messages are about (see ``customers_of_contact``) and whether
+    it is the billing contact. None when it is no one's, and when it pays for several customers:
+    which subscription such a message means cannot be told, and guessing could pause, cancel or
+    discount the wrong one."""
+    customers, billing_contact = customers_of_contact(session, contact)
+    return (customers[0] if len(customers) == 1 else None), billing_contact
 
 
 def customer_zone(customer: Customer) -> ZoneInfo:

@@ -312,6 +312,7 @@ class DunningService:
             about, OutboxMessage.template.in_(PLAIN_STEPS),
             OutboxMessage.status.not_in(NOT_DELIVERED)))
         told = session.scalar(select(exists().where(about, OutboxMessage.status.in_(REACHED))))
-        return Episode(invoice_id=invoice.id, amount=Decimal(invoice.amount), currency=invoice.currency,
+        return Episode(invoice_id=invoice.id, customer_id=episode.customer_id,
+                       amount=Decimal(invoice.amount), currency=invoice.currency,
                        pay_url=self.pay_url(episode), sms_planned=sms or 0,
                        plain_attempts=plain or 0, told=bool(told))

@@ -64,7 +64,7 @@ class TurnWriter:
         self.jobs.extend(turn.jobs)
         self.billing.extend(turn.billing)
         self.retention.extend({
-            "customer_id": turn.customer_id, "contact_id": contact.id, "kind": note.kind,
+            "customer_id": note.customer_id, "contact_id": contact.id, "kind": note.kind,
             "reason": note.reason, "offer": note.offer, "detail": note.detail, "at": turn.now,
         } for note in turn.retention)
         self._config, self._now = turn.config, turn.now

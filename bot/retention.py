@@ -54,3 +54,4 @@ class RetentionNote:
     reason: str | None = None
     offer: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    customer_id: str | None = None

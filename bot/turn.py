@@ -13,7 +13,7 @@ from sqlalchemy.orm import object_session
 from bot.billing.accounts import Account, load_account
 from bot.billing.actions import BillingRequest
 from bot.consent import ConsentChange
-from bot.customers import customer_of_contact
+from bot.customers import customers_of_contact
 from bot.messages import Channel, Choice, Inbound, Say
 from bot.retention import RetentionNote
 from bot.scheduler import ScheduledJob
@@ -77,34 +77,62 @@ class Turn:
         self.jobs.append(ScheduledJob(kind, key, due_at, payload))
 
     @cached_property
-    def customer_id(self) -> str | None:
-        """The customer this contact belongs to, as their own contact or as the billing contact
-        they declared (None when neither). Read on first use, in the turn's transaction."""
+    def _customers(self) -> tuple[str, ...]:
+        """Ids of the customers behind this contact (see ``customers_of_contact``), read on first
+        use in the turn's transaction."""
         session = object_session(self.contact)
         if session is None:
-            return self.contact.customer_id
-        customer, _ = customer_of_contact(session, self.contact)
-        return customer.id if customer is not None else None
+            return (self.contact.customer_id,) if self.contact.customer_id else ()
+        customers, _ = customers_of_contact(session, self.contact)
+        return tuple(customer.id for customer in customers)
+
+    @property
+    def customer_id(self) -> str | None:
+        """The customer this contact's messages are about: theirs as their own contact or as the
+        billing contact they declared; None when neither, or when the contact pays for several
+        customers (which one a message means cannot be told)."""
+        return self._customers[0] if len(self._customers) == 1 else None
+
+    @property
+    def pays_for_several(self) -> bool:
+        """Whether this contact is the billing contact of more than one customer."""
+        return len(self._customers) > 1
 
     @cached_property
     def account(self) -> Account | None:
-        """The subscription of the customer this contact belongs to (None when no customer is
-        linked), as the billing ledger knows it now. Read on first use, in the turn's transaction."""
+        """The subscription of the customer this contact's messages are about (None when there
+        is no one such customer), as the billing ledger knows it now. Read on first use, in the
+        turn's transaction."""
         session = object_session(self.contact)
         if session is None:
             return None
         return load_account(session, self.customer_id, self.now)
 
-    def request_billing(self, action: str, /, **params: Any) -> None:
-        """Ask the billing port for ``action`` on this customer's subscription (``pause``,
-        ``cancel``…), in answer to their message: its id makes the action's idempotency key."""
-        customer_id = self.customer_id
-        if customer_id is None or self.inbound is None:
+    def account_of(self, customer_id: str | None) -> Account | None:
+        """The subscription of a customer this contact stands for, although it may pay for others
+        too (the one whose invoice a dunning message is about); ``account`` when None."""
+        if customer_id is None or customer_id == self.customer_id:
+            return self.account
+        session = object_session(self.contact)
+        if session is None or customer_id not in self._customers:
+            return None
+        return load_account(session, customer_id, self.now)
+
+    def request_billing(self, action: str, /, customer_id: str | None = None,
+                        **params: Any) -> None:
+        """Ask the billing port for ``action`` on a subscription (``pause``, ``cancel``…) in
+        answer to their message: that of ``customer_id`` (one this contact stands for), else of
+        the customer this contact's messages are about. The message's id makes the action's
+        idempotency key."""
+        customer_id = customer_id or self.customer_id
+        if customer_id is None or self.inbound is None or customer_id not in self._customers:
             raise ValueError(f"billing action {action!r} needs a customer's own message")
         key = f"{action}:{customer_id}:{self.inbound.provider_id}"
         self.billing.append(BillingRequest(customer_id, action, params, key, self.now))
 
     def record_retention(self, kind: str, /, reason: str | None = None, offer: str | None = None,
-                         **detail: Any) -> None:
-        """Note a retention event (a cancel reason, an offer shown, its answer…)."""
-        self.retention.append(RetentionNote(kind, reason, offer, detail))
+                         customer_id: str | None = None, **detail: Any) -> None:
+        """Note a retention event (a cancel reason, an offer shown, its answer…) of
+        ``customer_id``, else of the customer this contact's messages are about."""
+        self.retention.append(RetentionNote(kind, reason, offer, detail,
+                                            customer_id or self.customer_id))

@@ -78,6 +78,8 @@ class Episode:
     """What the dunning flow is told about one failed invoice."""
 
     invoice_id: str
+    customer_id: str
+    """Whose invoice it is: a billing contact may pay for several customers."""
     amount: Decimal
     currency: str
     pay_url: str
@@ -152,10 +154,13 @@ class DunningFlow(Flow):
     def discount_allowed(self, turn: Turn, episode: Episode) -> bool:
         """Enabled, after two plain attempts, and not on top of another concession."""
         return (turn.config.get(DunningConfig).discount_enabled
-                and episode.plain_attempts >= 2 and self.has_no_concession(turn))
+                and episode.plain_attempts >= 2 and self.has_no_concession(turn, episode))
 
-    def has_no_concession(self, turn: Turn) -> bool:
-        return turn.account is not None and not turn.account.has_concession
+    def has_no_concession(self, turn: Turn, episode: Episode | None = None) -> bool:
+        """The invoice's customer (the episode's, else the one the conversation is about) has
+        no concession running."""
+        account = turn.account_of(episode.customer_id if episode else self._customer_id())
+        return account is not None and not account.has_concession
 
     def was_told(self, turn: Turn, episode: Episode) -> bool:
         return episode.told
@@ -179,16 +184,18 @@ class DunningFlow(Flow):
     def send_discount_offer(self, turn: Turn, episode: Episode) -> None:
         percent = turn.config.get(DunningConfig).discount_percent
         self.model.data["percent"] = percent
-        turn.record_retention(Kind.OFFER_SHOWN, reason=Reason.PAYMENT_FAILED, offer=Offer.DISCOUNT)
+        turn.record_retention(Kind.OFFER_SHOWN, reason=Reason.PAYMENT_FAILED, offer=Offer.DISCOUNT,
+                              customer_id=episode.customer_id)
         self._notice(turn, episode, "dunning.discount_offer", "discount", percent=percent,
                      choices=[self.choice("claim_discount", CLAIM_DISCOUNT)])
 
     def apply_discount(self, turn: Turn) -> None:
         data = self.model.data
-        turn.request_billing(Action.DISCOUNT, percent=data["percent"], cycles=1,
-                             invoice_id=data["invoice_id"])
+        customer_id = self._customer_id()
+        turn.request_billing(Action.DISCOUNT, customer_id=customer_id, percent=data["percent"],
+                             cycles=1, invoice_id=data["invoice_id"])
         turn.record_retention(Kind.OFFER_ACCEPTED, reason=Reason.PAYMENT_FAILED,
-                              offer=Offer.DISCOUNT)
+                              offer=Offer.DISCOUNT, customer_id=customer_id)
         turn.say("dunning.discount_claimed", percent=data["percent"], amount=data["amount"],
                  pay_url=data["pay_url"])
 
@@ -202,14 +209,19 @@ class DunningFlow(Flow):
 
     # -- helpers --------------------------------------------------------------------------------
 
+    def _customer_id(self) -> str | None:
+        """Whose invoice the conversation is about (None for one remembered before invoices
+        carried it: the customer the contact's messages are about)."""
+        return self.model.data.get("customer_id")
+
     def _notice(self, turn: Turn, episode: Episode, template: str, step: str, *,
                 remember: bool = True, **variables: Any) -> None:
         """A proactive message of the episode, with its link; with ``remember`` the conversation
         is about this invoice from now on (replies give its link)."""
         amount = format_money(episode.amount, episode.currency, turn.locale)
         if remember:
-            self.model.data.update(invoice_id=episode.invoice_id, amount=amount,
-                                   pay_url=episode.pay_url)
+            self.model.data.update(invoice_id=episode.invoice_id, customer_id=episode.customer_id,
+                                   amount=amount, pay_url=episode.pay_url)
         say = turn.say(template, amount=amount, pay_url=episode.pay_url, **variables)
         say.business_key = f"{episode.subject}:{step}"
         say.subject = episode.subject

@@ -89,7 +89,7 @@ def carry_on_as_usual(turn: Turn, text: str | None = None) -> None:
 
 
 def no_subscription(turn: Turn) -> bool:
-    """No customer we know owns this number (a guard)."""
+    """No one customer we know owns this number (a guard)."""
     return turn.account is None
 
 
@@ -100,8 +100,10 @@ def canceled(turn: Turn) -> bool:
 
 
 def say_no_subscription(turn: Turn) -> None:
-    """This number belongs to no customer we know: offer a person."""
-    turn.say("subscription.not_found", choices=[PERSON, MAIN_MENU])
+    """This number belongs to no one customer we know (to none, or it pays for several and
+    which one is meant cannot be told): offer a person."""
+    template = "subscription.several" if turn.pays_for_several else "subscription.not_found"
+    turn.say(template, choices=[PERSON, MAIN_MENU])
 
 
 def say_canceled(turn: Turn) -> None:

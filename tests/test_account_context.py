@@ -86,3 +86,22 @@ async def test_a_contact_without_an_account_shows_nothing(make_bot, database_url
         return account_sections(session, contact, clock.now())
 
     assert await services.store.read(read) == ()
+
+
+async def test_a_payer_of_several_customers_shows_each_account(make_bot, database_url, twilio,
+                                                              clock):
+    """The agent talking to the billing contact of two customers sees both subscriptions, each
+    named, with the failed payment under the customer whose invoice it is."""
+    _, base = twilio
+    clock.set(LA_MORNING)
+    bot, services = await make_bot(live_settings(database_url, base), clock=clock)
+    await send(bot, customer_upserted(plan="pro", billing_contact={"phone": BILLING_PHONE}))
+    await send(bot, customer_upserted("cus_2", phone="+14155550102", plan="basic",
+                                      billing_contact={"phone": BILLING_PHONE}))
+    await send(bot, payment_failed("in_7", customer_id="cus_2"))
+
+    sections = await _sections(services, BILLING_PHONE)
+    assert list(sections) == ["Subscription — cus_1", "Subscription — cus_2", "Payments — cus_2"]
+    assert sections["Subscription — cus_1"]["Plan"] == "pro"
+    assert sections["Subscription — cus_2"]["Plan"] == "basic"
+    assert list(sections["Payments — cus_2"]) == ["in_7 ($19.00)"]

@@ -126,3 +126,32 @@ async def test_a_null_subscription_status_is_refused_with_its_reason(make_bot, d
     [problem] = (await response.json())["errors"]
     assert problem["field"].endswith("status") and "null" in problem["reason"]
     assert (await customer_row(services)).status == "active"
+
+
+async def test_a_payer_of_several_subscriptions_is_asked_to_talk_to_a_person(make_bot,
+                                                                             database_url,
+                                                                             twilio, clock):
+    """A number that is the billing contact of two customers asks to pause, then to cancel:
+    which subscription it means cannot be told, so nothing is paused or canceled and the bot
+    says so and offers a person; the payer of one customer still pauses theirs."""
+    payer, payer_of_one = "+14155550188", "+14155550177"
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock,
+                                       billing_contact={"phone": payer})
+    await send(bot, customer_upserted("cus_2", phone="+14155550102",
+                                      billing_contact={"phone": payer}))
+    await send(bot, customer_upserted("cus_3", phone="+14155550103",
+                                      billing_contact={"phone": payer_of_one}))
+    for text in ("pause my subscription", "cancel my subscription"):
+        before = len(double.messages)
+        await bot.message(payer, text)
+        await services.sender.drain()
+        [reply] = [m.body for m in double.messages[before:]]
+        assert reply.startswith("This number pays for more than one subscription, so I can't "
+                                "tell which one you mean.")
+        assert "Talk to a person" in reply
+    assert await actions(services) == []
+
+    await bot.message(payer_of_one, "pause my subscription")
+    await bot.message(payer_of_one, "1")
+    [action] = await actions(services)
+    assert (action.customer_id, action.action) == ("cus_3", "pause")

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bot.store.models import Contact, Conversation, Customer, DunningEpisode
+from bot.store.models import Contact, Conversation, Customer, DunningEpisode, RetentionEvent
 from flows.dunning import DunningConfig, Episode
 from tests.business import (
     BILLING_PHONE,
@@ -63,7 +63,7 @@ async def _run(services, address: str, channel: str, event: str, **kwargs):
 
 
 def _episode_view(**changes) -> Episode:
-    values = dict(invoice_id="in_1", amount=Decimal("19.00"), currency="USD",
+    values = dict(invoice_id="in_1", customer_id="cus_1", amount=Decimal("19.00"), currency="USD",
                   pay_url="https://bot.example.com/pay/token", sms_planned=0, plain_attempts=0,
                   told=False)
     values.update(changes)
@@ -560,3 +560,32 @@ async def test_no_dunning_for_a_subscription_that_has_ended(make_bot, database_u
     await services.sender.drain()
     assert double.messages == [] and await outbox(services) == []
     assert await jobs(services) == []
+
+
+async def test_a_billing_contact_paying_for_two_customers_claims_the_discount_of_the_invoice(
+        make_bot, database_url, twilio, clock):
+    """One payer (a parent, a company) is the billing contact of two customers and only the
+    second one's payment fails: the discount they claim, and its retention record, are that
+    customer's, never the other subscription's."""
+    _, bot, services = await _bot(make_bot, database_url, twilio, clock, customer_id="cus_a",
+                                  billing_contact={"whatsapp": BILLING_PHONE})
+    await send(bot, customer_upserted("cus_b", phone="+14155550102",
+                                      billing_contact={"whatsapp": BILLING_PHONE}))
+    await configure(services, "dunning", discount_enabled=True)
+    await send(bot, payment_failed("in_b", customer_id="cus_b"))
+    for days in (3, 7, 10):
+        clock.set(LA_MORNING + timedelta(days=days))
+        await run_jobs(services)
+    [offer] = await outbox(services, template="dunning.discount_offer")
+    assert offer.to_address == BILLING_PHONE
+    await bot.message(f"whatsapp:{BILLING_PHONE}", "Claim discount",
+                      ButtonPayload="dunning:claim_discount")
+    [action] = await actions(services)
+    assert (action.customer_id, action.action, action.params["invoice_id"]) == (
+        "cus_b", "discount", "in_b")
+    assert await services.store.read(lambda s: [
+        (event.customer_id, event.kind) for event in s.scalars(
+            select(RetentionEvent).order_by(RetentionEvent.id))]) == [
+        ("cus_b", "offer_shown"), ("cus_b", "offer_accepted")]
+    [claimed] = await outbox(services, template="dunning.discount_claimed")
+    assert claimed.to_address == BILLING_PHONE
