@@ -19,7 +19,7 @@ from statemachine.exceptions import TransitionNotAllowed
 from bot.escalation import Reason, misunderstood_too_often
 from bot.handoff_config import HandoffConfig
 from bot.keywords import KeywordKind, asks_about_consent, classify_keyword, fold, is_revocation
-from bot.messages import Channel, Choice
+from bot.messages import Channel
 from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow, parse_payload
 from flows.handover import HANDOFF_FLOW, take_next_route
@@ -172,8 +172,7 @@ class ConversationEngine:
     def _did_not_understand(self, turn: Turn) -> None:
         """Answer an event the current state cannot take: say so and repeat the choices."""
         turn.conversation.misunderstood += 1
-        previous = [Choice(c["payload"], c["title"]) for c in turn.conversation.choices]
-        turn.say("common.did_not_understand", choices=previous or [MAIN_MENU])
+        turn.say("common.did_not_understand", choices=turn.offered_choices or [MAIN_MENU])
 
 
 def chosen_payload(choices: list[dict[str, str]], text: str) -> str | None:

@@ -49,6 +49,11 @@ class Turn:
         return Channel(self.contact.channel)
 
     @property
+    def offered_choices(self) -> list[Choice]:
+        """The choices the conversation's last message offered (what a number answers)."""
+        return [Choice(c["payload"], c["title"]) for c in self.conversation.choices]
+
+    @property
     def is_reply(self) -> bool:
         """Whether this turn answers a customer's own message (exempt from quiet hours)."""
         return self.inbound is not None

@@ -34,6 +34,7 @@ from flows.subscription import (
     PERSON,
     Prices,
     answer_question,
+    answered_in_place,
     canceled,
     carry_on_as_usual,
     greets,
@@ -116,7 +117,9 @@ class CancelFlow(Flow):
     ended = start.to(former, cond=canceled) | start.to(closed)
     message = (former.to(closed, on="welcome_back")
                | closed.from_(asking_reason, offering_trial, offering_rescue, offering_pause,
-                              offering_help, cond=greets, on=carry_on_as_usual))
+                              offering_help, cond=greets, on=carry_on_as_usual)
+               | answered_in_place(asking_reason, offering_trial, offering_rescue,
+                                   offering_pause, offering_help))
     resubscribe = (closed.from_(start, former, cond=canceled, on="resubscribe_now")
                    | closed.from_(start, former, on="say_already_active"))
 

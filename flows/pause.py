@@ -36,6 +36,7 @@ from flows.subscription import (
     PERSON,
     Prices,
     answer_question,
+    answered_in_place,
     canceled,
     carry_on_as_usual,
     greets,
@@ -131,7 +132,8 @@ class PauseFlow(Flow):
     message = (paused.to(done, cond="is_paused", on="welcome_paused")
                | paused.to(done, on=carry_on_as_usual)
                | done.from_(choosing_length, offering_right_size, cond=greets,
-                            on=carry_on_as_usual))
+                            on=carry_on_as_usual)
+               | answered_in_place(choosing_length, offering_right_size))
     resume_now = (
         done.from_(start, choosing_length, offering_right_size, paused, cond="is_paused",
                    on="resume")

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import reduce
+from operator import or_
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from babel.numbers import is_currency
 from pydantic import AfterValidator
+from statemachine import State
+from statemachine.transition_list import TransitionList
 
 from bot.i18n import format_money
 from bot.local_dates import local_day, zone_for
@@ -65,14 +69,34 @@ def price_for(prices: dict[str, Decimal], turn: Turn) -> str | None:
     return None if amount is None else format_money(amount, currency, turn.locale)
 
 
-def answer_question(turn: Turn, text: str | None) -> bool:
-    """Answer a question the FAQ knows (someone who writes in while a flow rests); False when
-    the message is not one."""
+def answer_question(turn: Turn, text: str | None, choices: list[Choice] | None = None) -> bool:
+    """Answer a question the FAQ knows (someone who writes in while a flow rests), with
+    ``choices`` below it; False when the message is not one."""
     match = turn.faq.match(text) if text else None
     if match is None:
         return False
-    turn.say("faq.answer", answer=match.entry.answer, title=match.entry.title)
+    turn.say("faq.answer", answer=match.entry.answer, title=match.entry.title, choices=choices)
     return True
+
+
+def asks_question(turn: Turn, text: str | None = None) -> bool:
+    """The message is a question the FAQ can answer (a guard)."""
+    return text is not None and turn.faq.match(text) is not None
+
+
+def answer_and_wait(turn: Turn, text: str | None = None) -> None:
+    """Answer the question with the choices the flow still waits on below it: a question asked
+    half-way through is not a wrong answer."""
+    answer_question(turn, text, turn.offered_choices)
+
+
+def answered_in_place(*states: State) -> TransitionList:
+    """In each of ``states``, a question the FAQ knows is answered and the flow keeps waiting
+    there. Targetless transitions: the state is neither left nor entered again, so its offer is
+    not made again (python-statemachine 3.2 still enters a state again on an ``internal``
+    self-transition)."""
+    return reduce(or_, (state.to(None, cond=asks_question, on=answer_and_wait)
+                        for state in states))
 
 
 def greets(turn: Turn, text: str | None = None) -> bool:

@@ -155,3 +155,30 @@ async def test_a_payer_of_several_subscriptions_is_asked_to_talk_to_a_person(mak
     await bot.message(payer_of_one, "1")
     [action] = await actions(services)
     assert (action.customer_id, action.action) == ("cus_3", "pause")
+
+
+@pytest.mark.parametrize(("start", "answer", "kept"), [
+    ("cancel my subscription", "1", "cancel"),
+    ("pause my subscription", "2", "pause"),
+])
+async def test_a_question_mid_flow_is_answered_and_the_choices_still_stand(
+        make_bot, database_url, twilio, clock, start, answer, kept):
+    """Asked half-way through cancelling or pausing, a question the FAQ knows gets its answer
+    with the choices the flow waits on, not "didn't understand" (two of which queue a person);
+    answering a choice afterwards carries on where the flow stood."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    [offer] = await _say(bot, services, double, start)
+    choices = offer[offer.index("Reply with a number:"):]
+    for question in ("when is my next payment?", "how do I update my card"):
+        [reply] = await _say(bot, services, double, question)
+        assert "didn't" not in reply
+        assert reply.endswith(choices)
+    assert "billed on the same day each month" in (await outbox(services))[-2].body
+    conversation = await _conversation(services)
+    assert (conversation.flow, conversation.misunderstood) == (kept, 0)
+    await _say(bot, services, double, answer)
+    if kept == "pause":
+        [action] = await actions(services)
+        assert (action.action, action.params["months"]) == ("pause", 2)
+    else:
+        assert (await _conversation(services)).state != "asking_reason"
