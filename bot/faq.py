@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,6 +74,22 @@ class FaqMatch:
     score: float
 
 
+class Courtesy(StrEnum):
+    """A message that only thanks or acknowledges ("thanks", "ok", 👍): no question in it."""
+
+    THANKS = "thanks"
+    ACKNOWLEDGEMENT = "acknowledgement"
+
+
+def courtesy_key(text: str) -> str:
+    """What courtesy phrases are compared in: the normalized words, or for a message of symbols
+    only (👍🏽, 🙏🙏) its symbols once each, without skin tones."""
+    words = normalize(text)
+    if words:
+        return words
+    return "".join(dict.fromkeys(ch for ch in text if unicodedata.category(ch) == "So"))
+
+
 @dataclass
 class FaqBook:
     """The FAQ of one locale."""
@@ -84,6 +102,10 @@ class FaqBook:
     stopwords: frozenset[str] = frozenset()
     other_greetings: frozenset[str] = frozenset()
     """Greetings of the other shipped locales: "hi" is a greeting whatever the contact's locale."""
+    courtesies: dict[str, Courtesy] = field(default_factory=dict)
+    """The locale's thanks and acknowledgements, by ``courtesy_key``."""
+    other_courtesies: dict[str, Courtesy] = field(default_factory=dict)
+    """Those of the other shipped locales ("thanks" from a Spanish speaker is thanks too)."""
     _variants: list[tuple[FaqEntry, frozenset[str]]] = field(default_factory=list, repr=False)
     _vocabulary: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _idf: dict[str, float] = field(default_factory=dict, repr=False)
@@ -164,6 +186,11 @@ class FaqBook:
         folded = normalize(text)
         return folded in self.greetings or folded in self.other_greetings
 
+    def courtesy(self, text: str) -> Courtesy | None:
+        """Whether the message only thanks or acknowledges, in any locale (None: it does not)."""
+        key = courtesy_key(text)
+        return self.courtesies.get(key) or self.other_courtesies.get(key)
+
 
 @lru_cache(maxsize=32)
 def stemmer_for(locale: str) -> Callable[[str], str]:
@@ -241,7 +268,12 @@ def parse_faq(locale: str, data: object, source: str = "<faq>") -> FaqBook:
                           data.get("greetings") or ())
     stopwords = frozenset(normalize(_text(data.get("stopwords") or "", f"{source} stopwords"))
                           .split())
-    return FaqBook(locale, entries, actions, menu, greetings, stopwords)
+    courtesies = {courtesy_key(_text(phrase, f"{source} {key}")): kind
+                  for key, kind in (("acknowledgements", Courtesy.ACKNOWLEDGEMENT),
+                                    ("thanks", Courtesy.THANKS))
+                  for phrase in data.get(key) or ()}
+    courtesies.pop("", None)  # punctuation alone thanks no one
+    return FaqBook(locale, entries, actions, menu, greetings, stopwords, courtesies=courtesies)
 
 
 def parse_faq_text(locale: str, text: str, source: str = "<faq>") -> FaqBook:
@@ -302,6 +334,10 @@ class FaqLibrary:
                                              if other != locale))
                 if book.other_greetings != others:
                     book.other_greetings = others
+                courtesies = {key: kind for other, b in books.items() if other != locale
+                              for key, kind in b.courtesies.items()}
+                if book.other_courtesies != courtesies:
+                    book.other_courtesies = courtesies
             self._current = books
             self._revision = revision  # only once its books are in force
 

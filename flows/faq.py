@@ -5,6 +5,7 @@
        └──────────ask──────────────────┼──┼─────────────────────────────┘ (ask, no answer)
                                        └──┘ ask [knows_answer] / pick [is_topic]
     greet: any state ──▶ welcome
+    thank: any state, staying there ("thanks" is answered, "ok" and 👍 are let be)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from statemachine import State
 
-from bot.faq import FaqEntry, FaqMatch
+from bot.faq import Courtesy, FaqEntry, FaqMatch
 from bot.messages import N_, Choice
 from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
@@ -45,12 +46,17 @@ class FaqFlow(Flow):
         | answering.to.itself(cond="is_topic")
         | unsure.to(answering, cond="is_topic")
     )
+    # Targetless: a thanks leaves the conversation where it was.
+    thank = welcome.to(None) | answering.to(None) | unsure.to(None)
 
     @classmethod
     def interpret(cls, text: str, turn: Turn) -> tuple[str, dict[str, Any]]:
-        """Free text is a greeting or a question."""
+        """Free text is a greeting, a thanks or acknowledgement, or a question."""
         if turn.faq.is_greeting(text):
             return "greet", {}
+        courtesy = turn.faq.courtesy(text)
+        if courtesy is not None:
+            return "thank", {"courtesy": courtesy}
         return "ask", {"text": text}
 
     # -- guards ---------------------------------------------------------------------------------
@@ -68,6 +74,13 @@ class FaqFlow(Flow):
     def on_greet(self, turn: Turn) -> None:
         turn.conversation.misunderstood = 0
         turn.say("faq.greeting", choices=self._menu(turn))
+
+    def on_thank(self, turn: Turn, courtesy: Courtesy) -> None:
+        """Not a question the bot missed: "thanks" gets "you're welcome"; an "ok" or a 👍
+        needs no answer (a reply to it would invite another, and so on)."""
+        turn.conversation.misunderstood = 0
+        if courtesy is Courtesy.THANKS:
+            turn.say("faq.thanks")
 
     def on_enter_answering(self, turn: Turn, text: str | None = None, arg: str | None = None) -> None:
         entry = turn.faq.entries[arg] if arg is not None else self._match(turn, text or "").entry

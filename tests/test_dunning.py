@@ -209,6 +209,22 @@ async def test_a_customer_who_writes_during_dunning_gets_the_link_again(make_bot
     assert "1. Talk to a person" in reply.body
 
 
+async def test_thanks_during_dunning_is_welcomed_without_the_link_again(make_bot, database_url,
+                                                                        twilio, clock):
+    """"Thanks" after a notice gets "you're welcome", not the link a second time; the reminders
+    go on as planned."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await send(bot, payment_failed())
+    await bot.message(PHONE, "thanks")
+    await services.sender.drain()
+    _, reply = double.messages
+    assert reply.body.startswith("You're welcome!") and not links(reply.body)
+    clock.set(LA_MORNING + timedelta(days=3))
+    await run_jobs(services)
+    assert [row.template for row in await outbox(services)] == [
+        "dunning.first_notice", "faq.thanks", "dunning.reminder"]
+
+
 async def test_opted_out_customer_gets_no_dunning(make_bot, database_url, twilio, clock):
     """A customer who refused SMS at checkout gets no dunning text at all."""
     double, bot, services = await _bot(make_bot, database_url, twilio, clock,

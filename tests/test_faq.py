@@ -131,3 +131,43 @@ async def test_greeting_in_a_shipped_language_sets_the_locale(make_bot, sqlite_u
     assert "el mismo día" in rows[1].body
     assert rows[2].body.startswith("Hi!")
 
+
+
+async def _bodies(services) -> list[str]:
+    return await services.store.read(lambda s: [row.body for row in s.scalars(
+        select(OutboxMessage).order_by(OutboxMessage.id))])
+
+
+async def test_thanks_gets_a_welcome_and_ok_gets_no_answer(make_bot, sqlite_url, twilio, clock):
+    """After an answer, "thanks" is answered "you're welcome" and "ok", "👍🏽" or "got it" are
+    let be: none is taken for a question the bot did not understand, so none (however many)
+    puts the customer in a person's queue."""
+    _, base = twilio
+    bot, services = await make_bot(live_settings(sqlite_url, base), clock=clock)
+    await bot.message("+14155550100", "when is my billing date?")
+    for text in ("Thanks!", "ok", "👍🏽", "Ok, got it.", "thank you so much 🙏"):
+        await bot.message("+14155550100", text)
+    bodies = await _bodies(services)
+    assert len(bodies) == 3
+    assert "same day each month" in bodies[0]
+    assert bodies[1] == bodies[2]
+    assert bodies[1].startswith("You're welcome!")
+    await bot.message("+14155550100", "thanks, but can I change my plan?")
+    assert "switch plans" in (await _bodies(services))[-1]
+
+
+@pytest.mark.parametrize(("locale", "text", "expected"), [
+    ("es", "¡Muchas gracias!", "¡De nada!"),
+    ("pt_BR", "obrigada", "De nada!"),
+    ("es", "thanks", "¡De nada!"),
+])
+async def test_thanks_in_the_contacts_language(make_bot, sqlite_url, twilio, clock, locale, text,
+                                               expected):
+    """Thanks in the contact's language, or in the default one, is answered in theirs."""
+    _, base = twilio
+    bot, services = await make_bot(live_settings(sqlite_url, base), clock=clock)
+    await services.store.write(lambda s: set_contact_locale(s, "sms", "+14155550100", locale,
+                                                           clock.now()))
+    await bot.message("+14155550100", text)
+    [body] = await _bodies(services)
+    assert body.startswith(expected)
