@@ -90,12 +90,24 @@ def answer_and_wait(turn: Turn, text: str | None = None) -> None:
     answer_question(turn, text, turn.offered_choices)
 
 
+def only_courtesy(turn: Turn, text: str | None = None) -> bool:
+    """The message only thanks or acknowledges ("ok", "thanks", 👍) (a guard)."""
+    return text is not None and turn.faq.courtesy(text) is not None
+
+
+def offer_choices_again(turn: Turn) -> None:
+    """Repeat the pending choices without calling an "ok" a wrong answer (misses in a row put
+    the customer in a person's queue)."""
+    turn.say("common.choose_when_ready", choices=turn.offered_choices)
+
+
 def answered_in_place(*states: State) -> TransitionList:
-    """In each of ``states``, a question the FAQ knows is answered and the flow keeps waiting
-    there. Targetless transitions: the state is neither left nor entered again, so its offer is
-    not made again (python-statemachine 3.2 still enters a state again on an ``internal``
-    self-transition)."""
+    """In each of ``states``, a question the FAQ knows is answered, and an "ok" or a "thanks"
+    gets the pending choices again, while the flow keeps waiting there. Targetless transitions:
+    the state is neither left nor entered again, so its offer is not made again
+    (python-statemachine 3.2 still enters a state again on an ``internal`` self-transition)."""
     return reduce(or_, (state.to(None, cond=asks_question, on=answer_and_wait)
+                        | state.to(None, cond=only_courtesy, on=offer_choices_again)
                         for state in states))
 
 

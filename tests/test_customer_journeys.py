@@ -182,3 +182,19 @@ async def test_a_question_mid_flow_is_answered_and_the_choices_still_stand(
         assert (action.action, action.params["months"]) == ("pause", 2)
     else:
         assert (await _conversation(services)).state != "asking_reason"
+
+
+async def test_ok_and_thanks_mid_flow_offer_the_choices_again_and_queue_no_one(make_bot,
+                                                                              database_url,
+                                                                              twilio, clock):
+    """"ok" and "thanks" while a cancel offer waits are not wrong answers: the choices come
+    again, kindly, and however many there are no person is asked for; a choice still counts."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    [offer] = await _say(bot, services, double, "cancel my subscription")
+    choices = offer[offer.index("Reply with a number:"):]
+    for text in ("ok", "thanks", "👍"):
+        [reply] = await _say(bot, services, double, text)
+        assert reply == f"Whenever you're ready, choose one of these:\n\n{choices}"
+    conversation = await _conversation(services)
+    assert (conversation.flow, conversation.state, conversation.misunderstood) == (
+        "cancel", "asking_reason", 0)
