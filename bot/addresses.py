@@ -39,9 +39,20 @@ def normalize_e164(raw: str) -> str:
         number = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException as error:
         raise InvalidAddress(f"not a phone number: {error}") from None
+    number = _without_mexicos_old_mobile_prefix(number)
     if not phonenumbers.is_possible_number(number):
         raise InvalidAddress("not a possible phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _without_mexicos_old_mobile_prefix(number: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber:
+    """Mexico dropped the "1" before mobile numbers in 2019, but WhatsApp (and so Twilio's
+    ``From``) still writes them with it (+52 1 55 1234 5678): the same person as +52 55 1234 5678,
+    which is also where replies reach them."""
+    national = str(number.national_number)
+    if number.country_code == 52 and len(national) == 11 and national.startswith("1"):
+        return phonenumbers.PhoneNumber(country_code=52, national_number=int(national[1:]))
+    return number
 
 
 @lru_cache(maxsize=65536)

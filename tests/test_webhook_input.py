@@ -120,3 +120,32 @@ async def test_empty_body_media_message_is_accepted(make_bot, sqlite_url, twilio
     assert response.content_type == "text/xml"
     assert "<Response>" in await response.text()
     assert await _stored(services) == 1
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("whatsapp:+5215512345678", "+525512345678"),  # how WhatsApp (through Twilio) sends Mexico
+    ("whatsapp:+525512345678", "+525512345678"),
+    ("+5218112345678", "+528112345678"),
+])
+def test_mexican_mobiles_with_the_old_1_are_the_same_customer(raw: str, expected: str) -> None:
+    """WhatsApp names a Mexican mobile with the "1" Mexico dropped from its numbering in 2019
+    (+52 1 55…): it is taken, as the number the business knows (+52 55…), not refused."""
+    inbound = parse_inbound(MultiDict(twilio_form(new_sid(), raw, "hola")))
+    assert inbound.address == expected
+
+
+async def test_a_mexican_whatsapp_customer_is_answered(make_bot, sqlite_url, twilio, clock) -> None:
+    """A message from whatsapp:+521… is answered (not refused with a 400 Twilio would drop),
+    in the language of the customer the business registered as +52…."""
+    from tests.business import customer_upserted, send
+
+    double, base = twilio
+    bot, services = await make_bot(live_settings(sqlite_url, base), clock=clock)
+    await send(bot, customer_upserted(phone=None, whatsapp="+525512345678", locale="es",
+                                      timezone="America/Mexico_City"))
+    response = await bot.message("whatsapp:+5215512345678", "hola")
+    assert response.status == 200
+    await services.sender.drain()
+    [reply] = double.messages
+    assert reply.to == "whatsapp:+525512345678"
+    assert reply.body.startswith("¡Hola!")
