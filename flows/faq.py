@@ -23,6 +23,14 @@ from flows.handoff import HandoffFlow
 TALK_TO_PERSON = N_("Talk to a person")
 
 
+def acknowledge(turn: Turn, courtesy: Courtesy) -> None:
+    """Not a question the bot missed: "thanks" gets "you're welcome"; an "ok" or a 👍 needs no
+    answer (a reply to it would invite another, and so on)."""
+    turn.conversation.misunderstood = 0
+    if courtesy is Courtesy.THANKS:
+        turn.say("faq.thanks")
+
+
 class FaqFlow(Flow):
     """Answers questions from the FAQ file of the contact's locale."""
 
@@ -76,11 +84,7 @@ class FaqFlow(Flow):
         turn.say("faq.greeting", choices=self._menu(turn))
 
     def on_thank(self, turn: Turn, courtesy: Courtesy) -> None:
-        """Not a question the bot missed: "thanks" gets "you're welcome"; an "ok" or a 👍
-        needs no answer (a reply to it would invite another, and so on)."""
-        turn.conversation.misunderstood = 0
-        if courtesy is Courtesy.THANKS:
-            turn.say("faq.thanks")
+        acknowledge(turn, courtesy)
 
     def on_enter_answering(self, turn: Turn, text: str | None = None, arg: str | None = None) -> None:
         entry = turn.faq.entries[arg] if arg is not None else self._match(turn, text or "").entry

@@ -42,11 +42,13 @@ from flows.subscription import (
     greets,
     month_choices,
     no_subscription,
+    only_courtesy,
     price_for,
     say_canceled,
     say_no_subscription,
     their_day,
     today,
+    welcome_courtesy,
     zone_of,
 )
 
@@ -129,7 +131,10 @@ class PauseFlow(Flow):
     )
     choose = start.to(paused, cond="may_pause_for") | choosing_length.to(paused, cond="may_pause_for")
     save = start.to(paused, cond="may_pause_for", on="note_saved")
-    message = (paused.to(done, cond="is_paused", on="welcome_paused")
+    # A thanks for the confirmation is not the paused customer writing in (targetless: the
+    # pause's next message still gets the resume offer).
+    message = (paused.to(None, cond=only_courtesy, on=welcome_courtesy)
+               | paused.to(done, cond="is_paused", on="welcome_paused")
                | paused.to(done, on=carry_on_as_usual)
                | done.from_(choosing_length, offering_right_size, cond=greets,
                             on=carry_on_as_usual)

@@ -20,7 +20,7 @@ from bot.local_dates import local_day, zone_for
 from bot.messages import N_, Choice
 from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
-from flows.faq import TALK_TO_PERSON
+from flows.faq import TALK_TO_PERSON, acknowledge
 from flows.handoff import HandoffFlow
 from flows.handover import hand_over
 
@@ -93,6 +93,11 @@ def answer_and_wait(turn: Turn, text: str | None = None) -> None:
 def only_courtesy(turn: Turn, text: str | None = None) -> bool:
     """The message only thanks or acknowledges ("ok", "thanks", 👍) (a guard)."""
     return text is not None and turn.faq.courtesy(text) is not None
+
+
+def welcome_courtesy(turn: Turn, text: str) -> None:
+    """Answer a message that only thanks or acknowledges, as the FAQ would."""
+    acknowledge(turn, turn.faq.courtesy(text))
 
 
 def offer_choices_again(turn: Turn) -> None:

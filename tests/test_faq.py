@@ -145,7 +145,7 @@ async def test_thanks_gets_a_welcome_and_ok_gets_no_answer(make_bot, sqlite_url,
     _, base = twilio
     bot, services = await make_bot(live_settings(sqlite_url, base), clock=clock)
     await bot.message("+14155550100", "when is my billing date?")
-    for text in ("Thanks!", "ok", "👍🏽", "Ok, got it.", "thank you so much 🙏"):
+    for text in ("Thanks!", "ok", "👍🏽", "Ok, got it.", "❤️", "thank you so much 🙏"):
         await bot.message("+14155550100", text)
     bodies = await _bodies(services)
     assert len(bodies) == 3

@@ -138,6 +138,20 @@ async def test_a_paused_customer_who_writes_in_gets_resume_now(make_bot, databas
     assert "Resume now" not in body
 
 
+async def test_thanks_after_pausing_is_welcomed_and_resume_now_waits(make_bot, database_url,
+                                                                      twilio, clock):
+    """"Thanks" or 👍 right after the confirmation is not a paused customer writing in: no
+    offer to resume what they have just paused; their next real message still gets it."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await _say(bot, services, double, "pause my subscription")
+    await _say(bot, services, double, "3")
+    assert (await _say(bot, services, double, "thanks!")).startswith("You're welcome!")
+    assert await _say(bot, services, double, "👍") == ""
+    clock.advance(days=10)
+    body = await _say(bot, services, double, "when will I be charged?")
+    assert "Your subscription is paused until June 1, 2026." in body
+
+
 async def test_resume_now_when_not_paused_says_so(make_bot, database_url, twilio, clock):
     """"Resume my subscription" for an active one changes nothing and says why."""
     double, bot, services = await _bot(make_bot, database_url, twilio, clock)
