@@ -59,7 +59,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     from bot.store.database import describe_url
     from bot.web.app import create_app
 
-    settings = load_settings()
+    settings = load_settings().served_at(host, port)
     prepare(settings)
     app = create_app(build_services(settings), worker=not no_worker)
 

@@ -125,6 +125,17 @@ class Settings:
         settings.validate(secret_key_given=bool(get("BOT_SECRET_KEY")))
         return settings
 
+    def served_at(self, host: str, port: int) -> Settings:
+        """These settings for a process serving ``host``:``port``: in sandbox mode, links to our
+        own pages (payment, consent) left at the default address open on the one served."""
+        if not self.sandbox or self.public_base_url != Settings.public_base_url:
+            return self
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"  # every interface: the loopback one is among them
+        elif ":" in host:
+            host = f"[{host}]"
+        return replace(self, public_base_url=f"http://{host}:{port}")
+
     def validate(self, *, secret_key_given: bool = True) -> None:
         """Refuse combinations that would run an insecure or broken production service."""
         if bool(self.twilio_account_sid) != bool(self.twilio_auth_token):

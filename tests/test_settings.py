@@ -20,6 +20,22 @@ def test_defaults_are_sandbox_on_sqlite() -> None:
     assert Settings.from_env({}).secret_key != settings.secret_key
 
 
+@pytest.mark.parametrize(("env", "host", "port", "expected"), [
+    ({}, "127.0.0.1", 8765, "http://127.0.0.1:8765"),
+    ({}, "0.0.0.0", 9000, "http://127.0.0.1:9000"),
+    ({}, "::1", 9000, "http://[::1]:9000"),
+    ({"PUBLIC_BASE_URL": "https://tunnel.example.com"}, "127.0.0.1", 8765,
+     "https://tunnel.example.com"),
+    ({**LIVE, "PUBLIC_BASE_URL": "https://bot.example.com"}, "0.0.0.0", 8765,
+     "https://bot.example.com"),
+])
+def test_sandbox_links_open_on_the_port_served(env: dict, host: str, port: int,
+                                               expected: str) -> None:
+    """`bot serve --port 8765` in sandbox mode puts payment and consent links on port 8765,
+    not the default 8080 where nothing answers; an address given is kept as it is."""
+    assert Settings.from_env(env).served_at(host, port).public_base_url == expected
+
+
 def test_live_settings_use_the_auth_token_for_webhooks() -> None:
     """With credentials the webhook secret is Twilio's auth token and callbacks are public."""
     settings = Settings.from_env({**LIVE, "PUBLIC_BASE_URL": "https://bot.example.com/"})
