@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale
 from babel.dates import format_skeleton, format_time, get_timezone_name
 
+from bot.addresses import candidate_timezones
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _MINUTES_PER_DAY = 24 * 60
@@ -134,3 +136,15 @@ def format_opening(moment: datetime, locale: str, zone: str) -> str:
     clock = format_time(local, "short", locale=locale)
     pattern = Locale.parse(locale).datetime_formats["medium"]
     return f"{pattern.format(clock, day)} {get_timezone_name(local, locale=locale)}"
+
+
+def reader_zone(moment: datetime, timezone: str | None, address: str, team_zone: str) -> str:
+    """The zone to show ``moment`` in for a customer: their own zone when the business gave one,
+    else their number's zone when every zone its numbering plan allows reads the same time then
+    (a UK mobile: London, Jersey…), else the team's zone, which ``format_opening`` names."""
+    if timezone:
+        return timezone
+    zones = candidate_timezones(address)
+    if zones and len({moment.astimezone(zone_named(zone)).utcoffset() for zone in zones}) == 1:
+        return zones[0]
+    return team_zone

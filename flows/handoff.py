@@ -22,7 +22,7 @@ from statemachine import State
 from bot.escalation import Reason, escalation_for
 from bot.handoff_config import HandoffConfig
 from bot.turn import Turn
-from bot.working_hours import format_opening
+from bot.working_hours import format_opening, reader_zone
 from flows.base import Flow
 from flows.handover import HANDOFF_FLOW, hand_over
 
@@ -77,7 +77,8 @@ class HandoffFlow(Flow):
         opens = hours.next_opening(turn.now)
         opens_at = None
         if opens > turn.now:
-            opens_at = format_opening(opens, turn.locale, turn.contact.timezone or config.timezone)
+            zone = reader_zone(opens, turn.contact.timezone, turn.contact.address, config.timezone)
+            opens_at = format_opening(opens, turn.locale, zone)
         self._say(turn, "requested", reason=data["reason"], opens_at=opens_at)
         self._return_at(turn, hours.add_working_time(turn.now, config.unclaimed_limit))
 

@@ -188,6 +188,24 @@ async def test_outside_working_hours_the_customer_learns_when_the_team_is_back(
     assert conversation.data["return_at"] == "2026-11-23T16:00:00+00:00"
 
 
+@pytest.mark.parametrize(("number", "shown"), [
+    # No zone on record: a UK mobile's zones (London, Jersey, Guernsey, Man) all read 14:00.
+    ("+447911123456", "back Mon, Nov 23, 2:00 PM Greenwich Mean Time"),
+    # A Russian mobile may be anywhere from Kaliningrad to Kamchatka: the team's zone, named.
+    ("+79161234567", "back Mon, Nov 23, 9:00 AM Eastern Standard Time"),
+])
+async def test_with_no_zone_on_record_the_opening_is_shown_in_the_numbers_zone_when_it_has_one(
+        make_bot, database_url, twilio, clock, number, shown):
+    """A customer the business never gave a zone for reads the opening in their number's zone
+    when every zone its numbering plan allows agrees, else in the team's zone (named)."""
+    saturday = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
+    bot, services = await _bot(make_bot, database_url, twilio, clock, at=saturday)
+    await _configure(services, HandoffConfig, timezone="America/New_York",
+                     hours={"mon": ["09:00-17:00"]})
+    await bot.message(number, "talk to a person")
+    assert shown in (await _outbox(services))[-1].body
+
+
 async def test_inside_working_hours_no_time_is_promised(make_bot, database_url, twilio, clock):
     """During working hours the message says a person will reply when free, and no opening."""
     bot, services = await _bot(make_bot, database_url, twilio, clock)
