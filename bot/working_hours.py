@@ -13,12 +13,13 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_skeleton, format_time, get_timezone_name
 
 from bot.addresses import candidate_timezones
+from bot.local_dates import zone_named
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -43,12 +44,12 @@ def parse_interval(text: str) -> tuple[int, int]:
     return start, end
 
 
-def zone_named(name: str) -> ZoneInfo:
+def known_zone(name: str) -> ZoneInfo:
     """The IANA time zone ``name`` (``America/New_York``), or HoursError."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise HoursError(f"{name!r} is not an IANA time zone like America/New_York") from None
+    zone = zone_named(name)
+    if zone is None:
+        raise HoursError(f"{name!r} is not an IANA time zone like America/New_York")
+    return zone
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class WeeklyHours:
                 days[WEEKDAYS.index(day)] = tuple(parsed)
         if not days:
             raise HoursError("the team needs at least one working interval a week")
-        return cls(zone_named(zone), days)
+        return cls(known_zone(zone), days)
 
     def intervals_from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Working intervals, in UTC, that end after ``moment``, in order (without end: a
@@ -131,7 +132,7 @@ def _jump_over(local: datetime) -> datetime:
 def format_opening(moment: datetime, locale: str, zone: str) -> str:
     """When the team is back, as the customer reads it: weekday, date, time and the zone's
     name ("Mon, Nov 23, 9:00 AM Eastern Standard Time")."""
-    local = moment.astimezone(zone_named(zone))
+    local = moment.astimezone(known_zone(zone))
     day = format_skeleton("MMMEd", local, locale=locale)
     clock = format_time(local, "short", locale=locale)
     pattern = Locale.parse(locale).datetime_formats["medium"]
@@ -144,7 +145,7 @@ def reader_zone(moment: datetime, timezone: str | None, address: str, team_zone:
     (a UK mobile: London, Jersey…), else the team's zone, which ``format_opening`` names."""
     if timezone:
         return timezone
-    zones = candidate_timezones(address)
-    if zones and len({moment.astimezone(zone_named(zone)).utcoffset() for zone in zones}) == 1:
+    zones = [zone for zone in candidate_timezones(address) if zone_named(zone) is not None]
+    if zones and len({moment.astimezone(ZoneInfo(zone)).utcoffset() for zone in zones}) == 1:
         return zones[0]
     return team_zone
