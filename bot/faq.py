@@ -79,6 +79,8 @@ class Courtesy(StrEnum):
 
     THANKS = "thanks"
     ACKNOWLEDGEMENT = "acknowledgement"
+    NO_THANKS = "no_thanks"
+    """"No thanks", "that's all": done, after an answer; no answer to a pending question."""
 
 
 def courtesy_key(text: str) -> str:
@@ -270,7 +272,8 @@ def parse_faq(locale: str, data: object, source: str = "<faq>") -> FaqBook:
                           .split())
     courtesies = {courtesy_key(_text(phrase, f"{source} {key}")): kind
                   for key, kind in (("acknowledgements", Courtesy.ACKNOWLEDGEMENT),
-                                    ("thanks", Courtesy.THANKS))
+                                    ("thanks", Courtesy.THANKS),
+                                    ("no_thanks", Courtesy.NO_THANKS))
                   for phrase in data.get(key) or ()}
     courtesies.pop("", None)  # punctuation alone thanks no one
     return FaqBook(locale, entries, actions, menu, greetings, stopwords, courtesies=courtesies)

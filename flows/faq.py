@@ -24,11 +24,13 @@ TALK_TO_PERSON = N_("Talk to a person")
 
 
 def acknowledge(turn: Turn, courtesy: Courtesy) -> None:
-    """Not a question the bot missed: "thanks" gets "you're welcome"; an "ok" or a 👍 needs no
-    answer (a reply to it would invite another, and so on)."""
+    """Not a question the bot missed: "thanks" gets "you're welcome", "no thanks" a short
+    closing; an "ok" or a 👍 needs no answer (a reply to it would invite another, and so on)."""
     turn.conversation.misunderstood = 0
     if courtesy is Courtesy.THANKS:
         turn.say("faq.thanks")
+    elif courtesy is Courtesy.NO_THANKS:
+        turn.say("faq.no_thanks")
 
 
 class FaqFlow(Flow):

@@ -15,6 +15,7 @@ from pydantic import AfterValidator
 from statemachine import State
 from statemachine.transition_list import TransitionList
 
+from bot.faq import Courtesy
 from bot.i18n import format_money
 from bot.local_dates import local_day, zone_for
 from bot.messages import N_, Choice
@@ -91,8 +92,10 @@ def answer_and_wait(turn: Turn, text: str | None = None) -> None:
 
 
 def only_courtesy(turn: Turn, text: str | None = None) -> bool:
-    """The message only thanks or acknowledges ("ok", "thanks", 👍) (a guard)."""
-    return text is not None and turn.faq.courtesy(text) is not None
+    """The message only thanks or acknowledges ("ok", "thanks", 👍) (a guard). A "no thanks"
+    is not one here: to a pending question it is an answer that fits none of the choices."""
+    return text is not None and turn.faq.courtesy(text) in (Courtesy.THANKS,
+                                                            Courtesy.ACKNOWLEDGEMENT)
 
 
 def welcome_courtesy(turn: Turn, text: str) -> None:

@@ -198,3 +198,17 @@ async def test_ok_and_thanks_mid_flow_offer_the_choices_again_and_queue_no_one(m
     conversation = await _conversation(services)
     assert (conversation.flow, conversation.state, conversation.misunderstood) == (
         "cancel", "asking_reason", 0)
+
+
+async def test_no_thanks_mid_flow_is_not_taken_for_a_choice_or_a_courtesy(make_bot, database_url,
+                                                                          twilio, clock):
+    """"No thanks" to a pending cancel question is neither a choice (cancelling on a guess would
+    be worse) nor an "ok": the customer is told the answer did not fit, with the choices."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    [offer] = await _say(bot, services, double, "cancel my subscription")
+    choices = offer[offer.index("Reply with a number:"):]
+    [reply] = await _say(bot, services, double, "no thanks")
+    assert reply.endswith(choices) and "Whenever you're ready" not in reply
+    conversation = await _conversation(services)
+    assert (conversation.flow, conversation.state, conversation.misunderstood) == (
+        "cancel", "asking_reason", 1)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.faq import FaqFileError, FaqLibrary, load_faq, parse_faq
 from bot.i18n import LOCALES_DIR
 from bot.store.contacts import set_contact_locale
-from bot.store.models import OutboxMessage
+from bot.store.models import Conversation, OutboxMessage
 from tests.conftest import live_settings
 
 CASES = {
@@ -154,6 +154,29 @@ async def test_thanks_gets_a_welcome_and_ok_gets_no_answer(make_bot, sqlite_url,
     assert bodies[1].startswith("You're welcome!")
     await bot.message("+14155550100", "thanks, but can I change my plan?")
     assert "switch plans" in (await _bodies(services))[-1]
+
+
+@pytest.mark.parametrize(("locale", "text", "expected"), [
+    ("en", "No, thanks!", "All right."),
+    ("en", "that's all, thank you", "All right."),
+    ("es", "No gracias", "De acuerdo."),
+    ("pt_BR", "não, obrigada", "Tudo bem."),
+])
+async def test_no_thanks_closes_politely_and_queues_no_one(make_bot, sqlite_url, twilio, clock,
+                                                            locale, text, expected):
+    """"No thanks" after an answer is the customer saying they are done, not a question the bot
+    missed: a short closing in their language, and however many, no person is asked for."""
+    _, base = twilio
+    bot, services = await make_bot(live_settings(sqlite_url, base), clock=clock)
+    await services.store.write(lambda s: set_contact_locale(s, "sms", "+14155550100", locale,
+                                                           clock.now()))
+    await bot.message("+14155550100", "hi")
+    for _ in range(3):
+        await bot.message("+14155550100", text)
+    bodies = await _bodies(services)
+    assert len(bodies) == 4 and all(body.startswith(expected) for body in bodies[1:])
+    conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
+    assert (conversation.flow, conversation.misunderstood) == ("faq", 0)
 
 
 @pytest.mark.parametrize(("locale", "text", "expected"), [
