@@ -195,6 +195,13 @@ def viewer_for(session: Session, token: str, now: datetime) -> Viewer | None:
     return Viewer(user.id, user.email, Role(user.role), console_session.csrf_token)
 
 
+def has_left(session: Session, email: str) -> bool:
+    """Whether ``email`` is a console account that was deactivated (a name the agent API was
+    given without an account has not left)."""
+    return session.scalars(select(ConsoleUser.active).where(ConsoleUser.email == email)).first() \
+        is False
+
+
 def close_session(session: Session, token: str) -> None:
     """Sign out: the token stops working everywhere."""
     session.execute(delete(ConsoleSession).where(ConsoleSession.id == _token_id(token)))

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.agent_desk import OPEN_STATES, ReplyCheck, check_reply
+from bot.accounts import has_left
+from bot.agent_desk import OPEN_STATES, ReplyCheck, check_reply, in_handoff
 from bot.agent_desk import requested_at as handoff_requested_at
 from bot.config import BotConfig
 from bot.store.models import (
@@ -120,12 +121,13 @@ class ConversationContext:
     reply: ReplyCheck
     record: Handoff | None
     sections: list[ContextSection] = field(default_factory=list)
+    owner_left: bool = False
+    """The agent who has the conversation has left (deactivated): a colleague may take over."""
 
     @property
     def in_handoff(self) -> bool:
         """Whether the conversation is with the team now."""
-        return (self.conversation.flow == HandoffFlow.flow_name
-                and self.conversation.state in OPEN_STATES)
+        return in_handoff(self.conversation)
 
     @property
     def requested_at(self) -> datetime | None:
@@ -253,14 +255,16 @@ def conversation_context(session: Session, conversation_id: int, now: datetime, 
         select(ConsentEvent).where(ConsentEvent.contact_id == contact.id)
         .order_by(ConsentEvent.id.desc()).limit(RECENT_CONSENT)))
     records = select(Handoff).where(Handoff.conversation_id == conversation_id)
-    if conversation.flow == HandoffFlow.flow_name and conversation.state in OPEN_STATES:
+    if in_handoff(conversation):
         # The current handoff's record (none until someone acts on it), not an earlier one's.
         records = records.where(Handoff.requested_at == handoff_requested_at(conversation))
     record = session.scalars(records.order_by(Handoff.id.desc())).first()
     context = ConversationContext(
         conversation=conversation, contact=contact, locale=locale,
         timeline=timeline(session, conversation_id), consent=consent,
-        reply=check_reply(session, config, contact, locale, now), record=record)
+        reply=check_reply(session, config, contact, locale, now), record=record,
+        owner_left=(in_handoff(conversation) and conversation.state == "with_agent"
+                    and has_left(session, conversation.data.get("agent", ""))))
     for provider in providers:
         context.sections.extend(provider(session, contact, now))
     return context

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import gate
+from bot.accounts import has_left
 from bot.config import BotConfig
 from bot.messages import Channel
 from bot.outbound_gate import foresee
@@ -97,6 +98,11 @@ def check_reply(session: Session, config: BotConfig, contact: Contact, locale: s
     return ReplyCheck(kind, verdict, agent_templates(config, contact, locale))
 
 
+def in_handoff(conversation: Conversation) -> bool:
+    """Whether the conversation is with the team now (waiting or with an agent)."""
+    return conversation.flow == HandoffFlow.flow_name and conversation.state in OPEN_STATES
+
+
 def requested_at(conversation: Conversation) -> datetime:
     """When the conversation's current handoff was requested."""
     return datetime.fromisoformat(conversation.data["requested_at"])
@@ -124,8 +130,19 @@ class AgentDesk:
     # -- actions ----------------------------------------------------------------------------------
 
     def claim(self, session: Session, conversation_id: int, agent: str, now: datetime) -> Conversation:
-        """Take a waiting conversation; claiming one's own again is a no-op, another's is 409."""
-        conversation, contact = self._open(session, conversation_id, agent)
+        """Take a waiting conversation, or take over one whose agent has left (deactivated);
+        claiming one's own again is a no-op, another agent's is 409."""
+        conversation, contact = self._locked(session, conversation_id)
+        owner = conversation.data.get("agent")
+        if (in_handoff(conversation) and conversation.state == "with_agent"
+                and owner != agent and has_left(session, owner)):
+            self.processor.run_event(session, contact, HandoffFlow.flow_name, "take_over", now,
+                                     agent=agent)
+            record_for(session, conversation, contact).agent = agent
+            session.add(HandoffEvent(conversation_id=conversation.id, kind="claimed", agent=agent,
+                                     text=f"taken over from {owner}, who has left", at=now))
+            return conversation
+        self._require_open(conversation, agent)
         if conversation.state == "with_agent":
             return conversation
         self.processor.run_event(session, contact, HandoffFlow.flow_name, "claim", now, agent=agent)
@@ -140,18 +157,21 @@ class AgentDesk:
         """Send the customer a message (free text, or an approved template outside WhatsApp's
         window); an unclaimed conversation becomes the agent's. Returns the queued message and
         whether it is new: a repeated ``client_key`` returns the one already queued."""
-        text = text.strip()
+        text = text.replace("\r\n", "\n").strip()  # a browser sends CRLF, counts one
         if client_key is not None and not _CLIENT_KEY.match(client_key):
             raise DeskError(422, "the message id may have only letters, digits, - and _ (≤ 64)")
         if template is None and not text:
             raise DeskError(422, "write a message first")
         if len(text) > MAX_REPLY_CHARS:
             raise DeskError(422, f"a message may have at most {MAX_REPLY_CHARS} characters")
+        if "\x00" in text:
+            raise DeskError(422, "a message may not contain a NUL character")
         conversation, contact = self._locked(session, conversation_id)
         business_key = f"agent:{conversation.id}:{client_key or secrets.token_urlsafe(12)}"
         already = session.scalars(
             select(OutboxMessage).where(OutboxMessage.business_key == business_key)).first()
         if already is not None:
+            self._require_retry(session, conversation, business_key, agent)
             return already, False
         self._require_open(conversation, agent)
         config = self.processor.config.current(session)
@@ -180,11 +200,13 @@ class AgentDesk:
     def add_note(self, session: Session, conversation_id: int, agent: str, now: datetime, *,
                  text: str) -> HandoffEvent:
         """Keep an internal note on a conversation (never sent to the customer)."""
-        text = text.strip()
+        text = text.replace("\r\n", "\n").strip()  # a browser sends CRLF, counts one
         if not text:
             raise DeskError(422, "write the note first")
         if len(text) > MAX_NOTE_CHARS:
             raise DeskError(422, f"a note may have at most {MAX_NOTE_CHARS} characters")
+        if "\x00" in text:
+            raise DeskError(422, "a note may not contain a NUL character")
         if session.get(Conversation, conversation_id) is None:
             raise DeskError(404, f"there is no conversation {conversation_id}")
         note = HandoffEvent(conversation_id=conversation_id, kind="note", agent=agent, text=text,
@@ -218,7 +240,7 @@ class AgentDesk:
         if conversation is None:
             return
         conversation, contact = self._locked(session, conversation.id)
-        if (conversation.flow != HandoffFlow.flow_name or conversation.state not in OPEN_STATES
+        if (not in_handoff(conversation)
                 or conversation.data.get("return_at") != job.payload["return_at"]):
             return  # claimed, answered or resolved since: a later timer (or none) applies
         record = record_for(session, conversation, contact)
@@ -260,8 +282,24 @@ class AgentDesk:
         return conversation, contact
 
     @staticmethod
+    def _require_retry(session: Session, conversation: Conversation, business_key: str,
+                       agent: str) -> None:
+        """A message id seen before is a retry only from the same agent in the same handoff;
+        anything else would silently drop the new message, so it is refused."""
+        sent = session.scalars(select(HandoffEvent).where(
+            HandoffEvent.outbox_key == business_key, HandoffEvent.kind == "replied")).first()
+        if sent is None:
+            return
+        if sent.agent != agent:
+            raise DeskError(409, f"this message id was already used by {sent.agent}: "
+                                 "give each message its own id", agent=sent.agent)
+        if in_handoff(conversation) and sent.at < requested_at(conversation):
+            raise DeskError(409, "this message id was already used in an earlier handoff: "
+                                 "give each message its own id")
+
+    @staticmethod
     def _require_open(conversation: Conversation, agent: str) -> None:
-        if conversation.flow != HandoffFlow.flow_name or conversation.state not in OPEN_STATES:
+        if not in_handoff(conversation):
             raise DeskError(409, "this conversation is not with the team: the bot has it")
         owner = conversation.data.get("agent")
         if conversation.state == "with_agent" and owner != agent:

@@ -3,8 +3,8 @@ agents' queue, an agent takes over, and resolving hands the conversation back to
 waiting or with an agent the bot is silent. A handoff nobody claims — or whose agent goes
 silent — comes back to the bot after a set amount of working time, and the customer is told.
 
-    start ──request──▶ waiting ──claim / reply──▶ with_agent ◀──reply──┐
-                         │  │                       │  │  └───────────┘
+    start ──request──▶ waiting ──claim / reply──▶ with_agent ◀──reply, take_over──┐
+                         │  │                       │  │  └──────────────────────┘
                          │  └─────resolve───▶ resolved ◀──resolve──┘  │
                          └─────time_out────▶ returned ◀──time_out─────┘
 
@@ -53,6 +53,8 @@ class HandoffFlow(Flow):
     request = start.to(waiting)
     claim = waiting.to(with_agent)
     reply = waiting.to(with_agent) | with_agent.to.itself()
+    take_over = with_agent.to.itself()
+    """A colleague takes a conversation whose agent has left (deactivated)."""
     resolve = waiting.to(resolved) | with_agent.to(resolved)
     time_out = waiting.to(returned) | with_agent.to(returned)
 

@@ -42,7 +42,7 @@ def acting_agent(request: web.Request, body: dict[str, Any]) -> str:
     if viewer is not None:
         return viewer.email
     agent = body.get("agent", API_AGENT)
-    if not isinstance(agent, str) or not 0 < len(agent.strip()) <= 254:
+    if not isinstance(agent, str) or not 0 < len(agent.strip()) <= 254 or "\x00" in agent:
         raise DeskError(422, "agent must be a name or email of at most 254 characters")
     return agent.strip()
 

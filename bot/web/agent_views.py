@@ -108,6 +108,7 @@ async def conversation_panel(request: web.Request) -> web.Response:
     """GET /agent/conversations/{id}/panel — the live part of the conversation page."""
     context = await _context(request, conversation_id(request))
     return render_page(request, "agent_conversation_panel.html", c=context,
+                       reply_key=secrets.token_urlsafe(12),
                        **_helpers(request.app[SERVICES].clock.now()))
 
 
