@@ -8,12 +8,17 @@ from __future__ import annotations
 import shutil
 
 from babel.messages.frontend import CommandLineInterface
+from babel.messages.pofile import read_po
 
 from bot import PROJECT_ROOT
 from bot.i18n import LOCALES_DIR, parse_locale
 
 POT = LOCALES_DIR / "messages.pot"
 KEYWORDS = ["-k", "N_"]
+
+
+class CatalogError(ValueError):
+    """A catalog holds translations that would break a message; the message lists them."""
 
 
 def _pybabel(*args: str) -> None:
@@ -32,9 +37,27 @@ def update() -> None:
     _pybabel("update", "-i", str(POT), "-d", str(LOCALES_DIR), "--no-fuzzy-matching")
 
 
+def catalog_errors() -> list[str]:
+    """Translations that would fail or garble a message once compiled (a placeholder the msgid
+    does not have, a wrong number of plural forms), as ``<file>:<line>: <problem>``. Fuzzy
+    entries are not compiled, so not checked."""
+    problems = []
+    for po in sorted(LOCALES_DIR.glob("*/LC_MESSAGES/messages.po")):
+        with po.open("rb") as handle:
+            catalog = read_po(handle, locale=po.parent.parent.name)
+        problems += [f"{po.relative_to(LOCALES_DIR)}:{message.lineno}: {error}"
+                     for message, errors in catalog.check() if not message.fuzzy
+                     for error in errors]
+    return problems
+
+
 def compile_all() -> None:
-    """Compile every ``messages.po`` into the ``messages.mo`` the service loads."""
-    _pybabel("compile", "-d", str(LOCALES_DIR), "--use-fuzzy")
+    """Compile every ``messages.po`` into the ``messages.mo`` the service loads; CatalogError
+    (and nothing compiled) when a translation would break its message. Fuzzy translations
+    (their source changed) are left out, as the service's own compile of a newer ``.po`` does."""
+    if problems := catalog_errors():
+        raise CatalogError("not compiled: " + "; ".join(problems))
+    _pybabel("compile", "-d", str(LOCALES_DIR))
 
 
 def add(locale: str) -> None:

@@ -223,10 +223,13 @@ def locales_update() -> None:
 
 @locales.command("compile")
 def locales_compile() -> None:
-    """Compile every catalog to .mo."""
+    """Compile every catalog to .mo (nothing, when a translation would break its message)."""
     from bot import catalogs
 
-    catalogs.compile_all()
+    try:
+        catalogs.compile_all()
+    except catalogs.CatalogError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @locales.command("add")

@@ -108,7 +108,7 @@ class Override:
 
 @dataclass(frozen=True)
 class OverrideSnapshot:
-    """Every scope's current edited text, as of the newest version id ``revision``."""
+    """Every scope's current edited text; ``revision`` changes whenever it does."""
 
     revision: int
     by_scope: dict[Scope, Override] = field(default_factory=dict)
@@ -123,10 +123,11 @@ class OverrideSnapshot:
 
 
 class ContentOverrides:
-    """The last snapshot read, re-read only when a newer version was saved (by any process)."""
+    """The last snapshot read, re-read only when a version was saved since (by any process)."""
 
     def __init__(self) -> None:
         self._snapshot = OverrideSnapshot(revision=-1)
+        self._marker: tuple[int, int] | None = None
         # Store threads refresh concurrently; checking and installing under one lock keeps a
         # slower thread from putting back an older snapshot after a newer one.
         self._lock = threading.Lock()
@@ -139,16 +140,20 @@ class ContentOverrides:
     def refresh(self, session: Session) -> OverrideSnapshot:
         """Bring the snapshot up to date (one small query when nothing changed)."""
         with self._lock:
-            # Core, not ORM: once per batch, and it must not trigger an autoflush.
-            revision = session.connection().execute(
-                select(func.max(ContentVersion.id))).scalar() or 0
-            if revision != self._snapshot.revision:
+            # Core, not ORM: once per batch, and it must not trigger an autoflush. Versions are
+            # only ever added, so the newest id and the count change with every commit — the
+            # newest id alone does not: on PostgreSQL a save can commit after one with a higher id.
+            newest, count = session.connection().execute(
+                select(func.max(ContentVersion.id), func.count(ContentVersion.id))).one()
+            marker = (newest or 0, count)
+            if marker != self._marker:
                 rows = current_versions(session)
                 # Replaced whole, never mutated: renderers on other threads read one snapshot
-                # or the other.
-                self._snapshot = OverrideSnapshot(revision, {
+                # or the other. The revision only tells this process's caches it changed.
+                self._snapshot = OverrideSnapshot(self._snapshot.revision + 1, {
                     scope: Override(row.id, row.version, row.source)  # type: ignore[arg-type]
                     for scope, row in rows.items() if row.source is not None})
+                self._marker = marker
             return self._snapshot
 
 
@@ -192,6 +197,16 @@ def find_version(session: Session, scope: Scope, version: int) -> ContentVersion
         *scope.where(), ContentVersion.version == version)).first()
 
 
+def conflict(base_version: int | None, current: ContentVersion | None) -> VersionConflict | None:
+    """The conflict when an editor started from ``base_version`` (0: the shipped file) but
+    ``current`` is the newest version now; None when they agree or no base was given."""
+    number = current.version if current else 0
+    if base_version is None or base_version == number:
+        return None
+    return VersionConflict(f"version {number} was saved by {current.author if current else '?'} "
+                           f"after you opened this text; reload it and apply your change again")
+
+
 def save_version(session: Session, edit: Edit, *, author: str, now: datetime,
                  base_version: int | None = None) -> ContentVersion | None:
     """Append a version of ``edit.scope`` holding ``edit.source``; None when the text in force
@@ -203,9 +218,8 @@ def save_version(session: Session, edit: Edit, *, author: str, now: datetime,
     scope, source, shipped = edit.scope, edit.source, edit.shipped
     current = current_version(session, scope)
     number = current.version if current else 0
-    if base_version is not None and base_version != number:
-        raise VersionConflict(f"version {number} was saved by {current.author if current else '?'} "
-                              f"after you opened this text; reload it and apply your change again")
+    if (error := conflict(base_version, current)) is not None:
+        raise error
     in_force = current.source if current and current.source is not None else None
     if source == in_force:
         return None

@@ -41,6 +41,7 @@ from bot.template_lint import (
     Problem,
     Refused,
     Severity,
+    markup_problems,
     sms_problems,
 )
 from bot.template_translations import SOURCE_LOCALE, Coverage, Translation
@@ -117,6 +118,9 @@ def check_faq(locale: str, text: str) -> FaqCheck:
         for phrase in forbidden_reply_instructions(entry.answer):
             problems.append(Problem("forbidden", Severity.ERROR, f"{entry.id}: “{phrase}” asks "
                                     f"the customer to send a word that opts them out"))
+        for problem in markup_problems(entry.answer, None):
+            problems.append(Problem(problem.rule, problem.severity,
+                                    f"{entry.id}: {problem.message}"))
         for problem in sms_problems(sms_cost(normalize_for_sms(entry.answer)),
                                     DEFAULT_MAX_SEGMENTS):
             # Accented letters are the language's (not worth a mark); symbols and length are.

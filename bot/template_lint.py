@@ -59,6 +59,12 @@ MAX_SOURCE = 10_000
 """Characters in a template's source."""
 GETTEXT_NAMES = frozenset({"_", "gettext", "ngettext", "pgettext", "npgettext"})
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Characters no message may hold: control characters (NUL cannot even be stored in
+PostgreSQL) and lone surrogates. Tabs and line breaks are fine."""
+_HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>|&(?:[A-Za-z]+|#[0-9]+|#x[0-9A-Fa-f]+);")
+_WHATSAPP_FORMAT = re.compile(r"```|(?<!\w)([*_~])(?=\S)[^*_~\n]*?(?<=\S)\1(?!\w)")
+
 OPT_OUT_WORDS = frozenset(
     word for words in KEYWORDS[KeywordKind.OPT_OUT].values() for word in words
 ) - forbidden_reply_words()
@@ -155,6 +161,20 @@ def sms_problems(cost: SmsCost, budget: int) -> list[Problem]:
     return problems
 
 
+def markup_problems(text: str, channel: Channel | None) -> list[Problem]:
+    """HTML (no channel renders it: customers read the tags), and on SMS (``channel`` None:
+    a text sent on both) WhatsApp's *bold*, _italic_, ~strike~ and ```code```."""
+    problems = []
+    if html := list(dict.fromkeys(m[0] for m in _HTML.finditer(text))):
+        problems.append(_error("markup", f"{', '.join(html)}: HTML reaches the customer as typed "
+                                         f"(neither SMS nor WhatsApp renders it)"))
+    if channel is not Channel.WHATSAPP and (
+            marks := list(dict.fromkeys(m[0] for m in _WHATSAPP_FORMAT.finditer(text)))):
+        problems.append(_warning("markup", f"{', '.join(marks)}: WhatsApp formatting; an SMS "
+                                           f"shows the symbols as typed"))
+    return problems
+
+
 def _literal_texts(ast: nodes.Template) -> Iterator[str]:
     """Every piece of text written in the source, in every branch (trans blocks included)."""
     for node in ast.find_all((nodes.TemplateData, nodes.Const)):
@@ -169,6 +189,9 @@ def check_template(source: str, spec: MessageSpec, channel: Channel, locale: str
     declared samples (``variables`` replace some of them, e.g. in a preview)."""
     if len(source) > MAX_SOURCE:
         return TemplateCheck(None, None, (_error("syntax", f"longer than {MAX_SOURCE} characters"),))
+    if control := tuple(dict.fromkeys(_CONTROL.findall(source))):
+        return TemplateCheck(None, None, (_error(
+            "syntax", f"holds {_describe(control)}: remove it (customers cannot read it)"),))
     env = renderer.environment(locale)
     try:
         ast = env.parse(source)
@@ -184,38 +207,69 @@ def check_template(source: str, spec: MessageSpec, channel: Channel, locale: str
         return TemplateCheck(None, None, (_error(
             "variables", f"uses {', '.join(sorted(undeclared))}, which this message does not have "
                          f"(it has: {', '.join(sorted(set(spec.variables) | ALWAYS_AVAILABLE))})"),))
+    # jinja2 looks a filter or test up only when it gets there: one in a branch the samples skip
+    # would fail for the customer who takes it.
+    unknown = sorted({f"filter {node.name!r}" for node in ast.find_all(nodes.Filter)
+                      if node.name not in env.filters}
+                     | {f"test {node.name!r}" for node in ast.find_all(nodes.Test)
+                        if node.name not in env.tests})
+    if unknown:
+        return TemplateCheck(None, None, (_error("syntax", f"no {', '.join(unknown)} exists"),))
     try:
-        text = render_body(env.from_string(source),
-                           renderer.context(channel, {**spec.variables, **(variables or {})}),
-                           channel)
-    except SecurityError as error:
-        return TemplateCheck(None, None, (_error("render", f"not allowed: {error}"),))
-    except Exception as error:  # any rendering failure is the template's, and is reported as such
-        return TemplateCheck(None, None, (_error("render", f"{type(error).__name__}: {error}"),))
+        template = env.from_string(source)
+    except Exception as error:  # a compile-time refusal (e.g. a block defined twice)
+        return TemplateCheck(None, None, (_error("syntax", f"{type(error).__name__}: {error}"),))
+    samples = {**spec.variables, **(variables or {})}
+    # A yes/no sample shows one branch; customers get both, so both are checked.
+    variants = [(f"when {name} is {str(not value).lower()}: ", {**samples, name: not value})
+                for name, value in samples.items()
+                if isinstance(value, bool) and name not in (variables or {})]
+    texts = []
+    for label, values in [("", samples), *variants]:
+        try:
+            texts.append((label, render_body(template, renderer.context(channel, values), channel)))
+        except SecurityError as error:
+            return TemplateCheck(None, None, (_error("render", f"{label}not allowed: {error}"),))
+        except Exception as error:  # any rendering failure is the template's, and is reported as such
+            return TemplateCheck(None, None, (_error(
+                "render", f"{label}{type(error).__name__}: {error}"),))
 
+    text = texts[0][1]
+    translations = renderer.translations(locale)
+    literals = list(_literal_texts(ast))
+    problems = _text_problems(text, spec, channel,
+                              [*literals, *(translations.gettext(piece) for piece in literals)])
+    for label, other in texts[1:]:
+        for problem in _text_problems(other, spec, channel):
+            if problem not in problems:
+                problems.append(Problem(problem.rule, problem.severity, label + problem.message))
+    return TemplateCheck(text, sms_cost(text) if channel is Channel.SMS else None,
+                         tuple(problems))
+
+
+def _text_problems(text: str, spec: MessageSpec, channel: Channel,
+                   written: list[str] | None = None) -> list[Problem]:
+    """What is wrong with one rendering of a message (``written``: the source's own texts, for
+    forbidden instructions in branches not taken)."""
     problems: list[Problem] = []
     if not text.strip():
         problems.append(_error("render", "the message is empty"))
-    translations = renderer.translations(locale)
-    written = [text, *_literal_texts(ast)]
-    written += [translations.gettext(piece) for piece in written[1:]]
-    for phrase in dict.fromkeys(p for piece in written for p in forbidden_reply_instructions(piece)):
+    pieces = [text, *(written or ())]
+    for phrase in dict.fromkeys(p for piece in pieces for p in forbidden_reply_instructions(piece)):
         problems.append(_error("forbidden", f"“{phrase}” asks the customer to send a word that "
                                             f"opts them out; name UNSUBSCRIBE (or the locale's "
                                             f"word) for opting out, and buttons or phrases for "
                                             f"the rest"))
+    problems += markup_problems(text, channel)
     for name in spec.must_include:
         if str(spec.variables[name]) not in text:
             problems.append(_error("required", f"must include {{{{ {name} }}}}"))
-
-    cost = None
     if channel is Channel.SMS:
-        cost = sms_cost(text)
-        problems += sms_problems(cost, spec.max_segments or DEFAULT_MAX_SEGMENTS)
+        problems += sms_problems(sms_cost(text), spec.max_segments or DEFAULT_MAX_SEGMENTS)
         if spec.proactive and not opt_out_words_in(text):
             problems.append(_error("required", "a proactive SMS must say how to opt out (e.g. "
                                                "'Reply UNSUBSCRIBE to stop messages')"))
     elif len(text) > MAX_WHATSAPP_BODY:
         problems.append(_error("whatsapp_length", f"{len(text)} characters; WhatsApp allows "
                                                   f"{MAX_WHATSAPP_BODY}"))
-    return TemplateCheck(text, cost, tuple(problems))
+    return problems
