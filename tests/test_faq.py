@@ -133,6 +133,22 @@ async def test_greeting_in_a_shipped_language_sets_the_locale(make_bot, sqlite_u
 
 
 
+@pytest.mark.parametrize(("channel_address", "text"), [
+    ("whatsapp:+14155550100", "START"), ("+14155550100", "Start"), ("+14155550100", "UNSTOP"),
+])
+async def test_start_from_someone_subscribed_gets_the_menu(make_bot, sqlite_url, twilio, clock,
+                                                          channel_address, text):
+    """START from a contact who never opted out is someone beginning (an ad said "text START"),
+    not a question the bot missed: the greeting and the menu, and no miss counted."""
+    _, base = twilio
+    bot, services = await make_bot(live_settings(sqlite_url, base), clock=clock)
+    await bot.message(channel_address, text)
+    [body] = await _bodies(services)
+    assert body.startswith("Hi! I'm the")
+    conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
+    assert conversation.misunderstood == 0
+
+
 async def _bodies(services) -> list[str]:
     return await services.store.read(lambda s: [row.body for row in s.scalars(
         select(OutboxMessage).order_by(OutboxMessage.id))])
