@@ -29,7 +29,7 @@ from bot.retention import Kind, Offer, Reason
 from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
 from flows.pause import PauseConfig, PauseFlow, may_pause
-from flows.phrases import CANCEL_PHRASES, matches
+from flows.phrases import CANCEL_PHRASES, matches, reason_named
 from flows.subscription import (
     PERSON,
     Prices,
@@ -128,6 +128,15 @@ class CancelFlow(Flow):
         """"Cancel my subscription", "I want to unsubscribe from the plan"… in any shipped
         language — never the bare keyword CANCEL, which is an opt-out."""
         return ("begin", {}) if matches(CANCEL_PHRASES, text) else None
+
+    @classmethod
+    def interpret(cls, text: str, turn: Turn) -> tuple[str, dict[str, Any]]:
+        """While the reason is asked, a reason in the customer's own words answers it."""
+        if turn.conversation.state == cls.asking_reason.id:
+            reason = reason_named(text)
+            if reason is not None:
+                return "reason", {"arg": reason}
+        return super().interpret(text, turn)
 
     # -- guards ---------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
-"""Phrases that start the subscription flows, in every shipped language.
+"""Phrases the subscription flows recognize, in every shipped language: those that start them
+and the reasons a customer gives for cancelling in their own words.
 
-Matched on the normalized text (lower case, no accents or punctuation). They always name the
-subscription: a bare "cancel" or "baja" is an opt-out keyword and never reaches them, and
-"stop texting me" is about messages, not the subscription. Every language's phrases are
-tried whatever the contact's locale, as customers write in the language they think in.
+Matched on the normalized text (lower case, no accents or punctuation). The starting phrases
+always name the subscription: a bare "cancel" or "baja" is an opt-out keyword and never reaches
+them, and "stop texting me" is about messages, not the subscription. Every language's phrases
+are tried whatever the contact's locale, as customers write in the language they think in.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 
 from bot.faq import normalize
+from bot.retention import Reason
 
 _SUBSCRIPTION_EN = r"(?:my |the |our |this )?(?:subscription|plan|membership|account|service)"
 _SUBSCRIPTION_ES = r"(?:mi |la |el |esta |este )?(?:suscripcion|subscripcion|plan|membresia|cuenta|servicio)"
@@ -55,6 +57,36 @@ RESUME_PHRASES = _compile(
     # pt_BR
     rf"(?:retomar|reativar|despausar) {_SUBSCRIPTION_PT}",
 )
+
+
+CANCEL_REASON_PHRASES = {
+    Reason.PRICE: _compile(
+        r"(?:too|so|very|quite) expensive", r"expensive", r"(?:the )?(?:price|cost)s?",
+        r"(?:can t|cannot|can not) afford", r"too much money",
+        r"caro", r"precio", r"no (?:me )?alcanza", r"preco", r"nao (?:consigo|posso) pagar"),
+    Reason.NOT_USING: _compile(
+        r"(?:not|never|don t|do not|didn t|barely|rarely|hardly|stopped) us(?:e|ing)",
+        r"no (?:longer )?need it", r"don t need it",
+        r"no (?:lo )?(?:uso|utilizo|necesito)", r"casi no (?:lo )?uso",
+        r"nao (?:o )?(?:uso|utilizo|preciso)", r"quase nao uso"),
+    Reason.MISSING_FEATURE: _compile(
+        r"features?", r"missing", r"doesn t (?:have|do|support)", r"lacks?",
+        r"funci(?:on|ones|onalidad|onalidades)", r"le falta", r"funcionalidades?", r"recursos?",
+        r"falta um"),
+    Reason.SWITCHING: _compile(
+        r"switch(?:ing)? to", r"(?:another|a different|other) (?:tool|app|service|provider|company)",
+        r"competitor", r"(?:cambio|cambiar|cambiarme|pasarme) (?:a|de)",
+        r"otr[oa] (?:herramienta|app|aplicacion|empresa|servicio|proveedor)",
+        r"(?:mudar|trocar) (?:para|de)", r"outr[oa] (?:ferramenta|empresa|app|aplicativo|servico)"),
+}
+
+
+def reason_named(text: str) -> str | None:
+    """The cancel reason a message gives in the customer's words ("it's too expensive" →
+    price), when it names exactly one; None for none or several (then they pick from the list)."""
+    words = normalize(text)
+    named = [reason for reason, phrases in CANCEL_REASON_PHRASES.items() if phrases.search(words)]
+    return named[0] if len(named) == 1 else None
 
 
 def matches(phrases: re.Pattern[str], text: str) -> bool:

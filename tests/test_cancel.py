@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bot.store.models import ConsentEvent, Contact, Conversation, Job
 from flows.cancel import CancelConfig, CancelFlow
+from flows.phrases import reason_named
 from tests.business import (
     LA_MORNING,
     PHONE,
@@ -155,6 +156,34 @@ async def test_switching_tools_or_another_reason_is_a_clean_exit(make_bot, datab
     assert done.startswith("Your subscription is canceled and ends on March 20, 2026.")
     kinds = [kind for kind, _, _ in await retention(services)]
     assert kinds == ["cancel_started", "reason", "canceled"]
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("it's too expensive", "price"), ("I can't afford it anymore", "price"),
+    ("es muy caro", "price"), ("está caro demais", "price"), ("the price went up", "price"),
+    ("I don't use it", "not_using"), ("barely using it these days", "not_using"),
+    ("ya no lo uso", "not_using"), ("não uso mais", "not_using"),
+    ("it doesn't have the features I need", "missing_feature"),
+    ("le falta una función", "missing_feature"), ("falta um recurso", "missing_feature"),
+    ("switching to another app", "switching"), ("me cambio a otra app", "switching"),
+    ("vou mudar para outro aplicativo", "switching"),
+    # Two reasons at once, or none: the customer is asked to pick.
+    ("it's not too expensive but I don't use it", None), ("found a cheaper app", None),
+    ("hmm", None), ("what?", None),
+])
+def test_a_reason_in_the_customers_own_words(text: str, reason: str | None) -> None:
+    """Typed reasons, in every shipped language, are read when they name exactly one reason."""
+    assert reason_named(text) == reason
+
+
+async def test_a_typed_reason_answers_the_question(make_bot, database_url, twilio, clock):
+    """"It's too expensive" answers "what's the main reason?" like tapping "Too expensive"."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await _rescue_plan(services)
+    await _say(bot, services, double, "cancel my subscription")
+    [offer] = await _say(bot, services, double, "honestly it's just too expensive for me")
+    assert "Saver for $9.00 a month, our lowest price" in offer
+    assert ("reason", "price", None) in await retention(services)
 
 
 async def test_price_without_a_rescue_plan_cancels(make_bot, database_url, twilio, clock):
