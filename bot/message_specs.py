@@ -8,9 +8,15 @@ One entry per template name::
         answer: "You're billed on the same day each month…"
       proactive: false           # sent without the customer writing first (SMS: opt-out words)
       must_include: []           # variables whose value the rendered text must contain
+      nullable: []               # variables a flow may give as None (no end date, no price…)
       max_segments: null         # SMS segment budget, when the message has one
 
 ``brand``, ``channel`` and ``locale`` are always available and are not declared.
+
+A sample is always a value, so a variable the flows sometimes pass as None is listed in
+``nullable``: the linter then renders the message with it None too, and refuses a text that
+would show the customer "None", or today's date (``day`` given nothing), for it. Use it inside
+``{% if name %}…{% endif %}``. A ``must_include`` value cannot be nullable.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ class MessageSpec:
     proactive: bool = False
     must_include: tuple[str, ...] = ()
     max_segments: int | None = None
+    nullable: tuple[str, ...] = ()
+    """Variables a flow may give as None (their sample shows the other case)."""
 
 
 def _parse(flow: str, data: object, source: Path) -> dict[str, MessageSpec]:
@@ -56,10 +64,18 @@ def _parse(flow: str, data: object, source: Path) -> dict[str, MessageSpec]:
             raise MessageSpecError(f"{where}: variables must be a mapping of name to sample")
         if unknown := set(must_include) - set(variables):
             raise MessageSpecError(f"{where}: must_include names undeclared {sorted(unknown)}")
+        nullable = raw.get("nullable") or []
+        if not isinstance(nullable, list) or not all(isinstance(n, str) for n in nullable):
+            raise MessageSpecError(f"{where}: nullable must be a list of variable names")
+        if unknown := set(nullable) - set(variables):
+            raise MessageSpecError(f"{where}: nullable names undeclared {sorted(unknown)}")
+        if both := set(nullable) & set(must_include):
+            raise MessageSpecError(f"{where}: {sorted(both)} cannot be both nullable and in "
+                                   f"must_include")
         specs[f"{flow}.{name}"] = MessageSpec(
             key=f"{flow}.{name}", description=raw["description"], variables=variables,
             proactive=bool(raw.get("proactive", False)), must_include=must_include,
-            max_segments=raw.get("max_segments"))
+            max_segments=raw.get("max_segments"), nullable=tuple(nullable))
     return specs
 
 

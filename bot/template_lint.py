@@ -19,6 +19,13 @@ the sample rendering, its SMS cost and every problem out. Rules (``Problem.rule`
   those words opt the customer out, and a bare CANCEL never cancels a subscription.
 - **required** — every ``must_include`` value appears; a proactive SMS names an opt-out keyword
   the customer can send (UNSUBSCRIBE, BAJA, SAIR…).
+- **empty** — a variable the message declares ``nullable`` (a flow may give it as None) is
+  rendered None too, and every rule above applies to that rendering as well; it must not print
+  "None", nor be given to ``day`` or ``moment`` (which would show today's date or the current
+  time) or ``money`` (which fails): use it inside ``{% if name %}…{% endif %}``.
+
+A yes/no sample shows one branch of the message and an empty value another, so the message is
+also rendered with each boolean flipped and with each nullable variable None, one at a time.
 
 An operator's edit holds the full text of one locale, so plain text passes; shipped files with
 ``{% trans %}`` blocks pass too (they render through the locale's catalog).
@@ -28,14 +35,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import jinja2.meta
 from jinja2 import TemplateSyntaxError, nodes
+from jinja2.defaults import DEFAULT_FILTERS
 from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from bot.keywords import (
     KEYWORDS,
@@ -58,10 +67,18 @@ MAX_WHATSAPP_BODY = 1024
 MAX_SOURCE = 10_000
 """Characters in a template's source."""
 GETTEXT_NAMES = frozenset({"_", "gettext", "ngettext", "pgettext", "npgettext"})
+GIVEN_NOTHING = {
+    "day": "would show today's date instead",
+    "moment": "would show the current time instead",
+    "money": "fails, and the message is not sent",
+}
+"""What the project's filters do when given None (babel formats None as now)."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 """Characters no message may hold: control characters (NUL cannot even be stored in
 PostgreSQL) and lone surrogates. Tabs and line breaks are fine."""
+_NONE = re.compile(r"\bnone\b", re.IGNORECASE)
+"""How an empty value reads when printed ("None", or "NONE" / "none" through a filter)."""
 _HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>|&(?:[A-Za-z]+|#[0-9]+|#x[0-9A-Fa-f]+);")
 _WHATSAPP_FORMAT = re.compile(r"```|(?<!\w)([*_~])(?=\S)[^*_~\n]*?(?<=\S)\1(?!\w)")
 
@@ -175,6 +192,41 @@ def markup_problems(text: str, channel: Channel | None) -> list[Problem]:
     return problems
 
 
+class _GivenNothing(Exception):
+    """A filter of ours was given None while checking a rendering with an empty value."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _refusing_none(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    def checked(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if value is None:
+            raise _GivenNothing(name)
+        return original(value, *args, **kwargs)
+    return checked
+
+
+def _checking_environment(env: SandboxedEnvironment) -> SandboxedEnvironment:
+    """``env`` with its own filters (``day``, ``money``… not jinja2's) refusing None, where they
+    would print a wrong value or fail only for the customer who has none."""
+    checking = env.overlay(cache_size=0)
+    checking.filters = {
+        name: original if name in DEFAULT_FILTERS or hasattr(original, "jinja_pass_arg")
+        else _refusing_none(name, original)
+        for name, original in env.filters.items()}
+    return checking
+
+
+def _guard_hint(emptied: tuple[str, ...]) -> str:
+    return "".join(f": put it inside {{% if {name} %}}…{{% endif %}}" for name in emptied[:1])
+
+
+def _none_printed(text: str) -> int:
+    return len(_NONE.findall(text))
+
+
 def _literal_texts(ast: nodes.Template) -> Iterator[str]:
     """Every piece of text written in the source, in every branch (trans blocks included)."""
     for node in ast.find_all((nodes.TemplateData, nodes.Const)):
@@ -216,18 +268,34 @@ def check_template(source: str, spec: MessageSpec, channel: Channel, locale: str
     if unknown:
         return TemplateCheck(None, None, (_error("syntax", f"no {', '.join(unknown)} exists"),))
     try:
-        template = env.from_string(source)
+        template = _checking_environment(env).from_string(source)
     except Exception as error:  # a compile-time refusal (e.g. a block defined twice)
         return TemplateCheck(None, None, (_error("syntax", f"{type(error).__name__}: {error}"),))
-    samples = {**spec.variables, **(variables or {})}
-    # A yes/no sample shows one branch; customers get both, so both are checked.
-    variants = [(f"when {name} is {str(not value).lower()}: ", {**samples, name: not value})
+    given = variables or {}
+    samples = {**spec.variables, **given}
+    # A yes/no sample shows one branch; customers get both, so both are checked. So is the
+    # branch of a customer for whom a flow gives a nullable variable None.
+    variants = [(f"when {name} is {str(not value).lower()}: ", {**samples, name: not value}, ())
                 for name, value in samples.items()
-                if isinstance(value, bool) and name not in (variables or {})]
-    texts = []
-    for label, values in [("", samples), *variants]:
+                if isinstance(value, bool) and name not in given]
+    variants += [(f"when {name} is empty: ", {**samples, name: None}, (name,))
+                 for name in spec.nullable if name not in given and name in samples]
+    # A preview may give a nullable variable None itself.
+    given_empty = tuple(name for name in spec.nullable if name in given and given[name] is None)
+    texts: list[tuple[str, str, tuple[str, ...]]] = []
+    empty_problems = []
+    for label, values, own in [("", samples, ()), *variants]:
+        emptied = (*own, *given_empty)  # the variant's own first: it is the one to guard
         try:
-            texts.append((label, render_body(template, renderer.context(channel, values), channel)))
+            texts.append((label, render_body(template, renderer.context(channel, values), channel),
+                          emptied))
+        except _GivenNothing as error:
+            problem = _error("empty", f"{label}“|{error.name}” is given nothing and "
+                                      f"{GIVEN_NOTHING.get(error.name, 'may show anything')}"
+                                      f"{_guard_hint(emptied)}")
+            if not label:  # no sample rendering to show
+                return TemplateCheck(None, None, (problem,))
+            empty_problems.append(problem)
         except SecurityError as error:
             return TemplateCheck(None, None, (_error("render", f"{label}not allowed: {error}"),))
         except Exception as error:  # any rendering failure is the template's, and is reported as such
@@ -237,20 +305,30 @@ def check_template(source: str, spec: MessageSpec, channel: Channel, locale: str
     text = texts[0][1]
     translations = renderer.translations(locale)
     literals = list(_literal_texts(ast))
-    problems = _text_problems(text, spec, channel,
-                              [*literals, *(translations.gettext(piece) for piece in literals)])
-    for label, other in texts[1:]:
-        for problem in _text_problems(other, spec, channel):
+    written = [*literals, *(translations.gettext(piece) for piece in literals)]
+    # "None" the text itself says (in any branch, or its translation) is no empty value.
+    said = sum(_none_printed(piece) for piece in written)
+    problems: list[Problem] = []
+    for label, rendered, emptied in texts:
+        found = _text_problems(rendered, spec, channel, None if label else written, emptied)
+        if emptied and _none_printed(rendered) > said:
+            if not label:  # a preview's own None: reported once, not again in every variant
+                said = _none_printed(rendered)
+            found.insert(0, _error("empty", f"the customer would read “None”"
+                                            f"{_guard_hint(emptied)}"))
+        for problem in found:
             if problem not in problems:
                 problems.append(Problem(problem.rule, problem.severity, label + problem.message))
+    problems += empty_problems
     return TemplateCheck(text, sms_cost(text) if channel is Channel.SMS else None,
                          tuple(problems))
 
 
 def _text_problems(text: str, spec: MessageSpec, channel: Channel,
-                   written: list[str] | None = None) -> list[Problem]:
+                   written: list[str] | None = None,
+                   emptied: tuple[str, ...] = ()) -> list[Problem]:
     """What is wrong with one rendering of a message (``written``: the source's own texts, for
-    forbidden instructions in branches not taken)."""
+    forbidden instructions in branches not taken; ``emptied``: the variable rendered None)."""
     problems: list[Problem] = []
     if not text.strip():
         problems.append(_error("render", "the message is empty"))
@@ -262,7 +340,7 @@ def _text_problems(text: str, spec: MessageSpec, channel: Channel,
                                             f"the rest"))
     problems += markup_problems(text, channel)
     for name in spec.must_include:
-        if str(spec.variables[name]) not in text:
+        if name not in emptied and str(spec.variables[name]) not in text:
             problems.append(_error("required", f"must include {{{{ {name} }}}}"))
     if channel is Channel.SMS:
         problems += sms_problems(sms_cost(text), spec.max_segments or DEFAULT_MAX_SEGMENTS)

@@ -52,3 +52,30 @@ def test_malformed_declarations_are_refused() -> None:
         _parse("x", {"a": {"variables": {}}}, "x/messages.yaml")
     with pytest.raises(MessageSpecError, match="undeclared"):
         _parse("x", {"a": {"description": "d", "must_include": ["url"]}}, "x/messages.yaml")
+
+
+def test_nullable_variables_are_declared_ones_and_never_required() -> None:
+    """``nullable`` lists variables a flow may give as None; each must be declared, and a value
+    the message must include cannot be one."""
+    spec = _parse("x", {"a": {"description": "d", "variables": {"day": "2026-05-08"},
+                              "nullable": ["day"]}}, "x/messages.yaml")["x.a"]
+    assert spec.nullable == ("day",)
+    assert _parse("x", {"a": {"description": "d"}}, "x/messages.yaml")["x.a"].nullable == ()
+    with pytest.raises(MessageSpecError, match="nullable names undeclared"):
+        _parse("x", {"a": {"description": "d", "nullable": ["day"]}}, "x/messages.yaml")
+    with pytest.raises(MessageSpecError, match="must_include"):
+        _parse("x", {"a": {"description": "d", "variables": {"url": "u"}, "nullable": ["url"],
+                           "must_include": ["url"]}}, "x/messages.yaml")
+    with pytest.raises(MessageSpecError, match="list"):
+        _parse("x", {"a": {"description": "d", "variables": {"day": "d"}, "nullable": "day"}},
+               "x/messages.yaml")
+
+
+@pytest.mark.parametrize("locale", shipped_locales())
+@pytest.mark.parametrize("key", sorted(key for key, spec in SPECS.items() if spec.nullable))
+def test_every_message_renders_with_its_nullable_variables_empty(key: str, locale: str) -> None:
+    for channel in Channel:
+        for name in SPECS[key].nullable:
+            rendered = renderer.render(Say(key, {**SPECS[key].variables, name: None}), channel,
+                                       locale)
+            assert rendered.body.strip() and "None" not in rendered.body, (key, name, channel)

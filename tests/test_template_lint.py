@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from io import BytesIO
 
 import pytest
@@ -13,7 +14,7 @@ from bot import render as render_module
 from bot.i18n import shipped_locales
 from bot.keywords import forbidden_reply_instructions
 from bot.message_specs import MessageSpec, load_message_specs
-from bot.messages import Channel
+from bot.messages import Channel, Say
 from bot.render import Renderer
 from bot.template_lint import (
     DEFAULT_MAX_SEGMENTS,
@@ -28,6 +29,10 @@ PLAIN = MessageSpec("x.plain", "A message.", {"name": "Ana"})
 DUNNING = MessageSpec("x.dunning", "A payment reminder.",
                       {"pay_url": "https://pay.example.com/p/abc", "amount": "$19.00"},
                       proactive=True, must_include=("pay_url",), max_segments=2)
+PAUSED = MessageSpec("x.paused", "Paused, maybe without an end date.",
+                     {"resume_on": date(2026, 5, 8), "opens_at": "Mon 9:00 AM",
+                      "price": "9.00", "seen": datetime(2026, 5, 8, 9, tzinfo=UTC)},
+                     nullable=("resume_on", "opens_at", "price", "seen"))
 
 
 def rules(source: str, spec: MessageSpec = PLAIN, channel: Channel = Channel.SMS,
@@ -199,3 +204,86 @@ def test_every_shipped_template_passes_in_every_locale_and_channel() -> None:
                 with open(template.filename, encoding="utf-8") as handle:
                     check = check_template(handle.read(), spec, channel, locale, renderer)
                 assert check.ok, (key, locale, channel, check.errors)
+
+
+def test_an_unguarded_date_of_a_value_that_may_be_empty_is_refused() -> None:
+    """``day`` given nothing shows today's date: a nullable variable used without an ``if`` is
+    refused, naming it; guarded, it passes (the empty branch renders too)."""
+    check = check_template("Paused until {{ resume_on|day }}.", PAUSED, Channel.SMS, "en",
+                           renderer)
+    assert check.text == "Paused until May 8, 2026."  # the samples alone see nothing wrong
+    assert [p.rule for p in check.errors] == ["empty"]
+    message = check.errors[0].message
+    assert message.startswith("when resume_on is empty: ")
+    assert "today's date" in message and "{% if resume_on %}" in message
+    for locale in ("en", "es"):
+        for channel in Channel:
+            assert rules("{% if resume_on %}Paused until {{ resume_on|day }}.{% else %}Paused."
+                         "{% endif %}", PAUSED, channel, locale) == []
+    guarded_trans = ("{% if resume_on %}{% trans day=resume_on|day %}Paused until {{ day }}."
+                     "{% endtrans %}{% else %}Paused.{% endif %}")
+    assert rules(guarded_trans, PAUSED) == []
+    assert rules("{% trans day=resume_on|day %}Paused until {{ day }}.{% endtrans %}",
+                 PAUSED) == ["empty"]
+
+
+def test_other_filters_given_nothing_are_refused_with_their_reason() -> None:
+    """``moment`` would show the current time and ``money`` fails to render at all."""
+    moment = check_template("Seen {{ seen|moment }}", PAUSED, Channel.SMS, "en", renderer)
+    assert [p.rule for p in moment.errors] == ["empty"]
+    assert "when seen is empty: " in moment.errors[0].message
+    assert "current time" in moment.errors[0].message
+    money = check_template("Now {{ price|money('USD') }} a month", PAUSED, Channel.SMS, "en",
+                           renderer)
+    assert [p.rule for p in money.errors] == ["empty"]
+    assert money.errors[0].message.startswith("when price is empty: ")
+    assert rules("{% if seen %}Seen {{ seen|moment }}{% else %}Not seen{% endif %}",
+                 PAUSED) == []
+    assert rules("Now{% if price %} {{ price|money('USD') }} a month{% endif %}", PAUSED) == []
+
+
+def test_printing_none_for_an_empty_value_is_refused() -> None:
+    """"back {{ opens_at }}" would tell the customer "back None": refused, naming the variable;
+    guarded, or with a fallback, it passes. A "None" the text itself says is no problem."""
+    for source in ("Our team is back {{ opens_at }}.", "Back {{ 'at ' ~ opens_at }}.",
+                   "Back {{ opens_at|string|upper }}."):
+        check = check_template(source, PAUSED, Channel.WHATSAPP, "en", renderer)
+        assert [p.rule for p in check.errors] == ["empty"], source
+        assert check.errors[0].message.startswith("when opens_at is empty: ")
+        assert "None" in check.errors[0].message and "{% if opens_at %}" in check.errors[0].message
+    assert rules("Our team is back{% if opens_at %} {{ opens_at }}{% endif %}.", PAUSED) == []
+    assert rules("Our team is back {{ opens_at or 'soon' }}.", PAUSED) == []
+    assert rules("{% if opens_at %}Back {{ opens_at }}.{% else %}None of us is away.{% endif %}",
+                 PAUSED) == []
+
+
+def test_only_declared_nullable_variables_are_emptied() -> None:
+    """A variable the flows always give is not checked empty: the same text passes."""
+    always = MessageSpec("x.resume", "A resume day.", {"resume_on": date(2026, 5, 8)})
+    assert rules("Paused until {{ resume_on|day }}.", always) == []
+    assert rules("Back {{ opens_at }}", PAUSED) == ["empty"]
+    # A preview checks the values it is given, as it does a yes/no it sets: None included.
+    preview = check_template("Back {{ opens_at }}", PAUSED, Channel.SMS, "en", renderer,
+                             {"opens_at": "Tue 9:00 AM"})
+    assert preview.text == "Back Tue 9:00 AM" and preview.ok
+    empty = check_template("Back {{ opens_at }}", PAUSED, Channel.SMS, "en", renderer,
+                           {"opens_at": None})
+    assert empty.text == "Back None" and [p.rule for p in empty.errors] == ["empty"]
+
+
+def test_the_shipped_messages_that_may_be_empty_are_checked_empty() -> None:
+    """Each shipped message whose flow may give a variable None declares it, and its shipped
+    text reads right without it (no "None", no today's date)."""
+    specs = load_message_specs()
+    for key, name in [("handoff.requested", "opens_at"), ("pause.still_paused", "resume_on"),
+                      ("pause.kept", "resume_on"), ("subscription.canceled", "ends_on"),
+                      ("cancel.rescued", "price")]:
+        spec = specs[key]
+        assert name in spec.nullable, key
+        template = renderer.template(key, Channel.SMS, "en")
+        with open(template.filename, encoding="utf-8") as handle:
+            source = handle.read()
+        assert check_template(source, spec, Channel.SMS, "en", renderer).ok, key
+        empty = {**spec.variables, name: None}
+        text = renderer.render(Say(key, empty), Channel.SMS, "en").body
+        assert "None" not in text and str(date.today().year) not in text, (key, text)
