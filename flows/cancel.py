@@ -29,15 +29,17 @@ from bot.retention import Kind, Offer, Reason
 from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
 from flows.pause import PauseConfig, PauseFlow, may_pause
-from flows.phrases import CANCEL_PHRASES, matches, reason_named
+from flows.phrases import CANCEL_PHRASES, NOT_CANCEL_PHRASES, matches, reason_named
 from flows.subscription import (
     PERSON,
     Prices,
     answer_question,
     answered_in_place,
+    backs_out,
     canceled,
     carry_on_as_usual,
     greets,
+    leave_as_is,
     month_choices,
     no_subscription,
     price_for,
@@ -118,6 +120,8 @@ class CancelFlow(Flow):
     message = (former.to(closed, on="welcome_back")
                | closed.from_(asking_reason, offering_trial, offering_rescue, offering_pause,
                               offering_help, cond=greets, on=carry_on_as_usual)
+               | closed.from_(asking_reason, offering_trial, offering_rescue, offering_pause,
+                              offering_help, cond=backs_out, on=leave_as_is)
                | answered_in_place(asking_reason, offering_trial, offering_rescue,
                                    offering_pause, offering_help))
     resubscribe = (closed.from_(start, former, cond=canceled, on="resubscribe_now")
@@ -127,7 +131,8 @@ class CancelFlow(Flow):
     def detect(cls, text: str, locale: str) -> tuple[str, dict[str, Any]] | None:
         """"Cancel my subscription", "I want to unsubscribe from the plan"… in any shipped
         language — never the bare keyword CANCEL, which is an opt-out."""
-        return ("begin", {}) if matches(CANCEL_PHRASES, text) else None
+        wanted = matches(CANCEL_PHRASES, text) and not matches(NOT_CANCEL_PHRASES, text)
+        return ("begin", {}) if wanted else None
 
     @classmethod
     def interpret(cls, text: str, turn: Turn) -> tuple[str, dict[str, Any]]:

@@ -30,16 +30,18 @@ from bot.messages import N_
 from bot.retention import Kind, Offer, Reason
 from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
-from flows.phrases import PAUSE_PHRASES, RESUME_PHRASES, matches
+from flows.phrases import NOT_PAUSE_PHRASES, PAUSE_PHRASES, RESUME_PHRASES, matches
 from flows.subscription import (
     MONTHS,
     PERSON,
     Prices,
     answer_question,
     answered_in_place,
+    backs_out,
     canceled,
     carry_on_as_usual,
     greets,
+    leave_as_is,
     month_choices,
     no_subscription,
     only_courtesy,
@@ -138,6 +140,8 @@ class PauseFlow(Flow):
                | paused.to(done, on=carry_on_as_usual)
                | done.from_(choosing_length, offering_right_size, cond=greets,
                             on=carry_on_as_usual)
+               | done.from_(choosing_length, offering_right_size, cond=backs_out,
+                            on=leave_as_is)
                | answered_in_place(choosing_length, offering_right_size))
     resume_now = (
         done.from_(start, choosing_length, offering_right_size, paused, cond="is_paused",
@@ -157,7 +161,7 @@ class PauseFlow(Flow):
         """"Pause my subscription", "resume my subscription", in any shipped language."""
         if matches(RESUME_PHRASES, text):
             return "resume_now", {}
-        if matches(PAUSE_PHRASES, text):
+        if matches(PAUSE_PHRASES, text) and not matches(NOT_PAUSE_PHRASES, text):
             return "offer", {}
         return None
 
@@ -260,7 +264,7 @@ class PauseFlow(Flow):
 
     def decline_right_size(self, turn: Turn) -> None:
         turn.record_retention(Kind.OFFER_DECLINED, offer=Offer.RIGHT_SIZE)
-        turn.say("pause.nothing_changed", choices=[MAIN_MENU])
+        leave_as_is(turn)
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -89,6 +89,30 @@ def reason_named(text: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
+
+def _not(verb_en: str, verb_es: str, verb_pt: str) -> tuple[str, ...]:
+    """Phrases saying not to do it: "don't cancel", "no quiero cancelar", "não vou cancelar"."""
+    return (rf"(?:don t|do not|no need to)(?: want to| need to)? {verb_en}",
+            rf"no (?:quiero |voy a )?{verb_es}", rf"nao (?:quero |vou )?{verb_pt}")
+
+
+_NOT_CANCEL = _not("cancel", "cancelar", "cancelar")
+_NOT_PAUSE = _not("pause", "pausar", "pausar")
+NOT_CANCEL_PHRASES = _compile(*_NOT_CANCEL)
+NOT_PAUSE_PHRASES = _compile(*_NOT_PAUSE)
+BACK_OUT_PHRASES = _compile(
+    # en
+    r"never ?mind", r"forget (?:it|about it)", r"changed my mind",
+    r"keep (?:it|my (?:subscription|plan|membership))", r"i ll stay", r"i will stay",
+    # es
+    r"olvidal[oa]", r"dejal[oa]", r"cambie de (?:opinion|idea)", r"mejor no",
+    # pt_BR
+    r"esquece", r"deixa (?:pra|para) la", r"mudei de ideia", r"melhor nao",
+    *_NOT_CANCEL, *_NOT_PAUSE,
+)
+"""The customer changed their mind half-way through pausing or cancelling."""
+
+
 def matches(phrases: re.Pattern[str], text: str) -> bool:
     """Whether the message says one of ``phrases``."""
     return phrases.search(normalize(text)) is not None

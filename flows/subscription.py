@@ -24,6 +24,7 @@ from flows.base import MAIN_MENU, Flow
 from flows.faq import TALK_TO_PERSON, acknowledge
 from flows.handoff import HandoffFlow
 from flows.handover import hand_over
+from flows.phrases import BACK_OUT_PHRASES, matches
 
 MONTHS = {1: N_("1 month"), 2: N_("2 months"), 3: N_("3 months"), 4: N_("4 months"),
           5: N_("5 months"), 6: N_("6 months"), 7: N_("7 months"), 8: N_("8 months"),
@@ -117,6 +118,16 @@ def answered_in_place(*states: State) -> TransitionList:
     return reduce(or_, (state.to(None, cond=asks_question, on=answer_and_wait)
                         | state.to(None, cond=only_courtesy, on=offer_choices_again)
                         for state in states))
+
+
+def backs_out(turn: Turn, text: str | None = None) -> bool:
+    """The customer changed their mind ("never mind", "olvídalo", "mudei de ideia") (a guard)."""
+    return text is not None and matches(BACK_OUT_PHRASES, text)
+
+
+def leave_as_is(turn: Turn) -> None:
+    """End the flow with nothing changed, and say so."""
+    turn.say("subscription.nothing_changed", choices=[MAIN_MENU])
 
 
 def greets(turn: Turn, text: str | None = None) -> bool:

@@ -353,6 +353,8 @@ async def test_a_returning_customer_is_welcomed_back_once_per_return(make_bot, d
     ("quero cancelar minha assinatura", True), ("cancelar o plano", True),
     ("CANCEL", False), ("cancelar", False), ("stop texting me", False),
     ("cancel the last message", False), ("unsubscribe", False),
+    ("I don't want to cancel my subscription", False), ("no quiero cancelar mi suscripción", False),
+    ("não vou cancelar minha assinatura", False), ("I don't want to cancel, I want to pause", False),
 ])
 def test_cancel_phrases(text: str, cancels: bool) -> None:
     """Cancellation phrases in every shipped language start the flow; keywords and talk about

@@ -212,3 +212,27 @@ async def test_no_thanks_mid_flow_is_not_taken_for_a_choice_or_a_courtesy(make_b
     conversation = await _conversation(services)
     assert (conversation.flow, conversation.state, conversation.misunderstood) == (
         "cancel", "asking_reason", 1)
+
+
+@pytest.mark.parametrize(("start", "text"), [
+    ("cancel my subscription", "never mind"),
+    ("cancel my subscription", "I changed my mind, keep it"),
+    ("quiero cancelar mi suscripción", "olvídalo"),
+    ("quero cancelar minha assinatura", "mudei de ideia"),
+    ("I want to pause", "forget it"),
+    ("I want to pause", "actually don't pause it"),
+])
+async def test_changing_ones_mind_half_way_leaves_the_subscription_as_it_is(
+        make_bot, database_url, twilio, clock, start, text):
+    """"Never mind" while pausing or cancelling waits on a choice ends the flow with the
+    subscription untouched and says so — not "didn't get that", nor an FAQ answer that happens
+    to look alike ("forget it" is not "Forgot password")."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await _say(bot, services, double, start)
+    [reply] = await _say(bot, services, double, text)
+    assert reply.startswith(("OK, nothing has changed", "De acuerdo, no ha cambiado nada",
+                             "Tudo bem, nada mudou"))
+    conversation = await _conversation(services)
+    assert (conversation.flow, conversation.misunderstood) != ("cancel", 1)
+    assert conversation.state not in ("asking_reason", "choosing_length")
+    assert await actions(services) == []

@@ -175,6 +175,8 @@ async def test_thanks_gets_a_welcome_and_ok_gets_no_answer(make_bot, sqlite_url,
 @pytest.mark.parametrize(("locale", "text", "expected"), [
     ("en", "No, thanks!", "All right."),
     ("en", "that's all, thank you", "All right."),
+    ("en", "Never mind", "All right."),
+    ("en", "forget it", "All right."),  # not "Forgot password"
     ("es", "No gracias", "De acuerdo."),
     ("pt_BR", "não, obrigada", "Tudo bem."),
 ])

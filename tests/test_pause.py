@@ -250,6 +250,8 @@ async def test_lengths_are_configurable(make_bot, database_url, twilio, clock):
     ("resume my subscription", "resume_now"), ("reanudar mi suscripción", "resume_now"),
     ("quero retomar minha assinatura", "resume_now"),
     ("pause the music", None), ("stop", None), ("when will I be charged", None),
+    ("don't pause my subscription", None), ("no quiero pausar mi suscripción", None),
+    ("I don't want to cancel, I want to pause", "offer"),
 ])
 def test_pause_phrases(text: str, event: str | None) -> None:
     """Pausing and resuming are recognized in every shipped language, and only them."""
