@@ -135,8 +135,8 @@ class ConversationEngine:
             if detected is not None:
                 return flow.flow_name, detected[0], detected[1]
         chosen = active or self.flows[DEFAULT_FLOW]
-        if chosen.yields_to_faq and (turn.faq.is_greeting(text) or turn.faq.courtesy(text)
-                                     or turn.faq.match(text)):
+        if chosen.yields_to_faq and not chosen.answers_itself(text) and (
+                turn.faq.is_greeting(text) or turn.faq.courtesy(text) or turn.faq.match(text)):
             chosen = self.flows[DEFAULT_FLOW]
         event, kwargs = chosen.interpret(text, turn)
         return chosen.flow_name, event, kwargs

@@ -54,6 +54,12 @@ class Flow(StateChart):
         """The event a free-text message starts this flow with, if it clearly asks for it."""
         return None
 
+    @classmethod
+    def answers_itself(cls, text: str) -> bool:
+        """Whether a flow that yields to the FAQ has its own answer to ``text`` (which the FAQ's
+        forgiving matcher might take for a question it knows)."""
+        return False
+
 
 def payload(flow: str, event: str, arg: str | None = None) -> str:
     """Encode a choice payload: ``<flow>:<event>[:<arg>]``."""

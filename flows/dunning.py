@@ -4,7 +4,9 @@ The first notice goes out when the payment fails (the outbound gate holds it unt
 recipient's daytime); reminders follow the operator's schedule; an optional late step offers a
 one-cycle discount, only after two plain attempts and never on top of another concession. Every
 message carries the same link, and on SMS the flow never plans more than two messages per
-episode. The payment stops it all and brings one confirmation.
+episode. A customer who writes gets the link again — or, saying they paid already, that it has
+not reached us yet and a person can check. The payment stops it all and brings one
+confirmation.
 
     start ──open──▶ awaiting_payment ──offer_discount [allowed]──▶ discount_offered
       │              │  ▲   remind [may send] / message (the link again)     │
@@ -31,6 +33,7 @@ from bot.messages import N_, Channel
 from bot.retention import Kind, Offer, Reason
 from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow
+from flows.phrases import ALREADY_PAID_PHRASES, matches
 from flows.subscription import PERSON
 
 MAX_SMS_PER_EPISODE = SMS_BUDGETS["dunning"]
@@ -130,7 +133,9 @@ class DunningFlow(Flow):
     )
     claim_discount = discount_offered.to(awaiting_payment, cond="has_no_concession",
                                          on="apply_discount")
-    message = (awaiting_payment.to.itself(on="send_link_again")
+    message = (awaiting_payment.to.itself(cond="says_paid", on="say_not_received")
+               | discount_offered.to.itself(cond="says_paid", on="say_not_received")
+               | awaiting_payment.to.itself(on="send_link_again")
                | discount_offered.to.itself(on="send_link_again"))
     # Another invoice's payment or lapse leaves the conversation on the one it is about.
     paid = (
@@ -161,6 +166,16 @@ class DunningFlow(Flow):
         no concession running."""
         account = turn.account_of(episode.customer_id if episode else self._customer_id())
         return account is not None and not account.has_concession
+
+    @classmethod
+    def answers_itself(cls, text: str) -> bool:
+        """"I already paid" is the dunning's to answer, never the FAQ's ("ya pagué" is not
+        "pause")."""
+        return matches(ALREADY_PAID_PHRASES, text)
+
+    def says_paid(self, turn: Turn, text: str | None = None) -> bool:
+        """The customer says they paid already (a guard)."""
+        return text is not None and self.answers_itself(text)
 
     def was_told(self, turn: Turn, episode: Episode) -> bool:
         return episode.told
@@ -198,6 +213,13 @@ class DunningFlow(Flow):
                               offer=Offer.DISCOUNT, customer_id=customer_id)
         turn.say("dunning.discount_claimed", percent=data["percent"], amount=data["amount"],
                  pay_url=data["pay_url"])
+
+    def say_not_received(self, turn: Turn) -> None:
+        """"I already paid": not yet here, it can take minutes, a person can check — and the
+        link, in case it did not go through."""
+        data = self.model.data
+        turn.say("dunning.not_received", amount=data["amount"], pay_url=data["pay_url"],
+                 choices=[PERSON, MAIN_MENU])
 
     def send_link_again(self, turn: Turn) -> None:
         data = self.model.data

@@ -1,5 +1,6 @@
-"""Phrases the subscription flows recognize, in every shipped language: those that start them
-and the reasons a customer gives for cancelling in their own words.
+"""Phrases the flows recognize, in every shipped language: those that start pausing and
+cancelling, the reasons a customer gives for cancelling in their own words, changing one's mind,
+and "I already paid" while a payment is due.
 
 Matched on the normalized text (lower case, no accents or punctuation). The starting phrases
 always name the subscription: a bare "cancel" or "baja" is an opt-out keyword and never reaches
@@ -111,6 +112,17 @@ BACK_OUT_PHRASES = _compile(
     *_NOT_CANCEL, *_NOT_PAUSE,
 )
 """The customer changed their mind half-way through pausing or cancelling."""
+ALREADY_PAID_PHRASES = _compile(
+    # en
+    r"(?:already|just) paid", r"i (?:ve |have )?paid", r"i did pay", r"paid (?:it|already|that)",
+    r"(?:made|sent|did) the payment", r"payment (?:went through|is done|was made)",
+    # es
+    r"ya (?:lo |la )?pague", r"pague ya", r"ya (?:hice|realice|efectue) el pago",
+    r"ya esta pagad[oa]",
+    # pt_BR
+    r"(?:ja )?paguei", r"ja (?:fiz|efetuei|realizei) o pagamento", r"ja esta pag[oa]",
+)
+"""The customer says the payment is made ("I already paid", "ya pagué", "já paguei")."""
 
 
 def matches(phrases: re.Pattern[str], text: str) -> bool:

@@ -202,11 +202,31 @@ async def test_a_customer_who_writes_during_dunning_gets_the_link_again(make_bot
     """A reply to the customer's own message repeats the same link, with a person on offer."""
     double, bot, services = await _bot(make_bot, database_url, twilio, clock)
     await send(bot, payment_failed())
-    await bot.message(PHONE, "I already paid??")
+    await bot.message(PHONE, "what is this about?")
     await services.sender.drain()
     first, reply = double.messages
     assert links(reply.body) == links(first.body)
     assert "1. Talk to a person" in reply.body
+
+
+@pytest.mark.parametrize("text", ["I already paid??", "I've paid it yesterday", "ya pagué",
+                                  "já paguei"])
+async def test_i_already_paid_is_answered_not_met_with_the_same_reminder(make_bot, database_url,
+                                                                        twilio, clock, text):
+    """"I already paid" is not asked to pay again as if unheard: the customer learns the
+    payment has not reached the business yet, that it can take a few minutes, that a person
+    can check it — and, in case it did not go through, the same link."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await send(bot, payment_failed())
+    await bot.message(PHONE, text)
+    await services.sender.drain()
+    first, reply = double.messages
+    assert reply.body.startswith("Thanks for letting us know. We haven't received the payment of "
+                                 "$19.00 yet")
+    assert links(reply.body) == links(first.body)
+    assert "1. Talk to a person" in reply.body
+    conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
+    assert (conversation.flow, conversation.state) == ("dunning", "awaiting_payment")
 
 
 async def test_thanks_during_dunning_is_welcomed_without_the_link_again(make_bot, database_url,

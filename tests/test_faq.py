@@ -135,6 +135,7 @@ async def test_greeting_in_a_shipped_language_sets_the_locale(make_bot, sqlite_u
 
 @pytest.mark.parametrize(("channel_address", "text"), [
     ("whatsapp:+14155550100", "START"), ("+14155550100", "Start"), ("+14155550100", "UNSTOP"),
+    ("whatsapp:+5491123456789", "COMENZAR"), ("whatsapp:+5511987654321", "Iniciar"),
 ])
 async def test_start_from_someone_subscribed_gets_the_menu(make_bot, sqlite_url, twilio, clock,
                                                           channel_address, text):
@@ -144,7 +145,7 @@ async def test_start_from_someone_subscribed_gets_the_menu(make_bot, sqlite_url,
     bot, services = await make_bot(live_settings(sqlite_url, base), clock=clock)
     await bot.message(channel_address, text)
     [body] = await _bodies(services)
-    assert body.startswith("Hi! I'm the")
+    assert body.startswith(("Hi! I'm the", "¡Hola! Soy el", "Oi! Sou o"))
     conversation = await services.store.read(lambda s: s.scalars(select(Conversation)).one())
     assert conversation.misunderstood == 0
 
@@ -178,6 +179,7 @@ async def test_thanks_gets_a_welcome_and_ok_gets_no_answer(make_bot, sqlite_url,
     ("en", "Never mind", "All right."),
     ("en", "forget it", "All right."),  # not "Forgot password"
     ("es", "No gracias", "De acuerdo."),
+    ("es", "olvídalo", "De acuerdo."),
     ("pt_BR", "não, obrigada", "Tudo bem."),
 ])
 async def test_no_thanks_closes_politely_and_queues_no_one(make_bot, sqlite_url, twilio, clock,
