@@ -331,7 +331,8 @@ async def test_a_returning_customer_is_welcomed_back_once_per_return(make_bot, d
     assert await outbox(services, template="cancel.welcome_back") == []  # nothing proactive
     clock.advance(days=30)
     [welcome] = await _say(bot, services, double, "hello")
-    assert welcome.startswith("Welcome back! Want to pick up your subscription again?")
+    assert welcome.startswith("Welcome back! Want to pick up your subscription again? Choose "
+                              "Resubscribe")  # not "one tap": an SMS has no buttons
     assert welcome.endswith("1. Resubscribe\n2. Main menu")
     [back] = await _say(bot, services, double, "1")
     assert back.startswith("You're back!")
