@@ -46,7 +46,7 @@ async def test_page_shows_only_that_invoice_and_the_local_form(make_bot, databas
     assert response.status == 200
     assert "19,00\xa0US$" in html
     assert "77" not in html and "in_1" not in html and "cus_1" not in html
-    assert "los recordatorios se detienen" in html
+    assert "dejarás de recibir recordatorios" in html
     assert html.count("<form") == 1 and 'method="post"' in html
     assert response.headers["Cache-Control"] == "no-store"
 
