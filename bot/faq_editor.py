@@ -41,6 +41,7 @@ from bot.template_lint import (
     Problem,
     Refused,
     Severity,
+    layout_problems,
     markup_problems,
     sms_problems,
 )
@@ -118,7 +119,7 @@ def check_faq(locale: str, text: str) -> FaqCheck:
         for phrase in forbidden_reply_instructions(entry.answer):
             problems.append(Problem("forbidden", Severity.ERROR, f"{entry.id}: “{phrase}” asks "
                                     f"the customer to send a word that opts them out"))
-        for problem in markup_problems(entry.answer, None):
+        for problem in [*markup_problems(entry.answer, None), *layout_problems(entry.answer)]:
             problems.append(Problem(problem.rule, problem.severity,
                                     f"{entry.id}: {problem.message}"))
         for problem in sms_problems(sms_cost(normalize_for_sms(entry.answer)),

@@ -324,6 +324,29 @@ def check_template(source: str, spec: MessageSpec, channel: Channel, locale: str
                          tuple(problems))
 
 
+_SENTENCE_END = re.compile(r"(?<=[^\W\d_])[.!?]+[¡¿]?(?=[^\W\d_]{2})")
+
+
+def layout_problems(text: str) -> list[Problem]:
+    """Sentences running into each other ("you.Reply", "recibido.¡Gracias"): a line break lost
+    (jinja2 drops the one after a block tag) or a space forgotten. Links and addresses are not
+    sentences."""
+    joined = []
+    for token in text.split():
+        if "/" in token or "@" in token:
+            continue
+        for end in _SENTENCE_END.finditer(token):
+            following = token[end.end():]
+            if following[0].isupper() and following[1].islower():
+                joined.append(token)
+                break
+    if not joined:
+        return []
+    return [_error("layout", f"{', '.join(dict.fromkeys(joined))}: sentences run together; put "
+                             f"a space or a line break between them (after a {{% … %}} tag, a "
+                             f"blank line)")]
+
+
 def _text_problems(text: str, spec: MessageSpec, channel: Channel,
                    written: list[str] | None = None,
                    emptied: tuple[str, ...] = ()) -> list[Problem]:
@@ -339,6 +362,7 @@ def _text_problems(text: str, spec: MessageSpec, channel: Channel,
                                             f"word) for opting out, and buttons or phrases for "
                                             f"the rest"))
     problems += markup_problems(text, channel)
+    problems += layout_problems(text)
     for name in spec.must_include:
         if name not in emptied and str(spec.variables[name]) not in text:
             problems.append(_error("required", f"must include {{{{ {name} }}}}"))

@@ -283,3 +283,12 @@ def test_html_in_an_faq_answer_is_refused() -> None:
     check = check_faq("en", text)
     assert [p.rule for p in check.errors] == ["markup"]
     assert "billing_date" in check.errors[0].message
+
+
+def test_an_faq_answer_whose_sentences_run_together_is_refused() -> None:
+    """"…each month.You can…" reads as a typo to every customer."""
+    faqs = FaqEditor(FaqLibrary(editor.locales, "en"), editor.locales)
+    text = faqs.shipped("en").replace("subscribed. Your next", "subscribed.Your next")
+    assert text != faqs.shipped("en")
+    check = check_faq("en", text)
+    assert [p.rule for p in check.errors] == ["layout"]

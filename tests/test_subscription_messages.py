@@ -29,7 +29,7 @@ def _sms(key: str, locale: str) -> str:
 def test_every_dunning_message_is_declared_with_its_link() -> None:
     """Each dunning message must include the payment link; the ones we start are proactive."""
     dunning = [key for key in OURS if key.startswith("dunning.")]
-    assert len(dunning) == 7
+    assert len(dunning) == 8
     assert all(SPECS[key].must_include == ("pay_url",) for key in dunning)
     assert {key for key in dunning if SPECS[key].proactive} == {
         "dunning.first_notice", "dunning.reminder", "dunning.courtesy", "dunning.discount_offer",

@@ -79,6 +79,23 @@ def test_the_sandbox_refuses_unsafe_access() -> None:
     assert rules("{{ name.upper() }}") == []
 
 
+@pytest.mark.parametrize(("joined", "apart"), [
+    ("{% trans %}Thanks, {{ name }}.{% endtrans %}\n{% trans %}Reply HELP for help.{% endtrans %}",
+     "{% trans %}Thanks, {{ name }}.{% endtrans %}\n\n{% trans %}Reply HELP for help.{% endtrans %}"),
+    ("Pago recibido.¡Gracias, {{ name }}!", "Pago recibido. ¡Gracias, {{ name }}!"),
+    ("Pronto.Obrigado por ficar, {{ name }}!", "Pronto. Obrigado por ficar, {{ name }}!"),
+])
+def test_sentences_run_together_are_refused(joined: str, apart: str) -> None:
+    """Two sentences without a space or line break between them ("Ana.Reply") — what a line
+    break eaten by jinja2 after a block tag gives — are refused; a blank line fixes it, and
+    decimals, times and links stay fine."""
+    check = check_template(joined, PLAIN, Channel.SMS, "en", renderer)
+    assert [p.rule for p in check.errors] == ["layout"]
+    assert "Ana.Reply" in check.errors[0].message or "." in check.errors[0].message
+    assert rules(apart) == []
+    assert rules("Paid $9.50 at 9.30 on https://bot.example.com/Pay.Now, thanks {{ name }}.") == []
+
+
 def test_an_empty_message_is_refused() -> None:
     """A template that renders nothing cannot be saved."""
     assert rules("{% if false %}Hi{% endif %}") == ["render"]
