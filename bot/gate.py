@@ -6,12 +6,14 @@ is sent (``bot.outbound_gate`` gathers the facts from the database for both). Ru
 the first that does not simply allow the message decides:
 
 1. consent — nothing but a keyword confirmation goes to an opted-out contact (DROP);
-2. SMS budget — a subject with one (a dunning episode: two) gets no SMS beyond it, to anyone, by
+2. moved on — a question that only fits until the customer writes again (the satisfaction
+   question) is not asked once they have written since it was queued (DROP);
+3. SMS budget — a subject with one (a dunning episode: two) gets no SMS beyond it, to anyone, by
    any route (DROP);
-3. quiet hours — proactive messages only inside the window in every zone the recipient may be in;
+4. quiet hours — proactive messages only inside the window in every zone the recipient may be in;
    Florida, Oklahoma and Maryland numbers also 08:00–20:00 and at most 3 per 24 h on one subject
    (DEFER to the next moment all of that allows; HOLD if no such moment exists);
-4. WhatsApp window — free-form text only within 24 h of the customer's last message (or until
+5. WhatsApp window — free-form text only within 24 h of the customer's last message (or until
    Twilio refuses it with 63016); outside it the approved template (SEND ``as_template``), else
    another consented channel of the same customer (REROUTE; never an agent's typed message, and
    only while the subject's SMS budget lasts, else DROP), else HOLD for a person.
@@ -31,6 +33,9 @@ WHATSAPP_WINDOW = timedelta(hours=24)
 SMS_BUDGETS: dict[str, int] = {"dunning": 2}
 """At most this many SMS on one subject, by the subject's kind (``dunning:in_1`` is a dunning
 episode): the product's promise of two texts per failed payment."""
+UNTIL_THE_CUSTOMER_WRITES = frozenset({"survey"})
+"""Subject kinds whose message is a question that no longer fits once the customer has written
+after it was queued (a rating question held for the morning, when they have moved on)."""
 
 
 class Kind(StrEnum):
@@ -92,6 +97,8 @@ class Outgoing:
     from_person: bool = False
     """An agent typed it: it stays in its conversation (sent by SMS instead, the customer's
     answer would reach the bot there, not the agent)."""
+    queued_at: datetime | None = None
+    """When it was written to the outbox."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +130,17 @@ DEFAULT_POLICY = Policy()
 def decide(message: Outgoing, recipient: Recipient, now: datetime,
            policy: Policy = DEFAULT_POLICY) -> Verdict:
     """Apply every rule in order; the first that does not simply allow the message decides."""
-    for rule in (consent_rule, sms_budget_rule, quiet_hours_rule, whatsapp_window_rule):
+    for rule in (consent_rule, moved_on_rule, sms_budget_rule, quiet_hours_rule,
+                 whatsapp_window_rule):
         verdict = rule(message, recipient, now, policy)
         if verdict.action is not Action.SEND or verdict.as_template:
             return verdict
     return Verdict.send()
+
+
+def subject_kind(subject: str | None) -> str | None:
+    """``dunning`` for ``dunning:in_1``; None without a subject."""
+    return subject.split(":", 1)[0] if subject else None
 
 
 def consent_rule(message: Outgoing, recipient: Recipient, now: datetime,
@@ -138,11 +151,22 @@ def consent_rule(message: Outgoing, recipient: Recipient, now: datetime,
     return Verdict.send()
 
 
+def moved_on_rule(message: Outgoing, recipient: Recipient, now: datetime,
+                  policy: Policy = DEFAULT_POLICY) -> Verdict:
+    """A question that only fits until the customer writes again is not asked once they have
+    written after it was queued (held for the morning, it would land in another conversation)."""
+    if (subject_kind(message.subject) in UNTIL_THE_CUSTOMER_WRITES
+            and message.queued_at is not None and recipient.last_inbound_at is not None
+            and recipient.last_inbound_at > message.queued_at):
+        return Verdict(Action.DROP, "the customer wrote after it was queued: the question no "
+                                    "longer fits")
+    return Verdict.send()
+
+
 def sms_budget(subject: str | None) -> int | None:
     """How many SMS ``subject`` may have in all; None when it has no budget."""
-    if not subject:
-        return None
-    return SMS_BUDGETS.get(subject.split(":", 1)[0])
+    kind = subject_kind(subject)
+    return None if kind is None else SMS_BUDGETS.get(kind)
 
 
 def sms_budget_rule(message: Outgoing, recipient: Recipient, now: datetime,

@@ -91,7 +91,7 @@ def gather_facts(session: Session, drafts: Sequence[Draft], now: datetime, confi
             refused_free_form=row.get("error_code") == WINDOW_CLOSED_CODE,
             subject=row.get("subject"),
             sms_on_subject=_sms_before(row, earlier_sms.get(row.get("subject"), ())),
-            from_person=row["template"] == AGENT_MESSAGE)
+            from_person=row["template"] == AGENT_MESSAGE, queued_at=row.get("created_at"))
         recipient = Recipient(
             address=row["to_address"], opted_out=contact.opted_out,
             last_inbound_at=contact.last_inbound_at, timezone=contact.timezone,

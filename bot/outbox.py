@@ -100,7 +100,7 @@ class SendOutcome:
 CLAIM_COLUMNS = ("id", "business_key", "conversation_id", "contact_id", "channel", "to_address",
                  "body", "choices", "list_button", "content_sid", "content_variables", "kind", "subject",
                  "template", "render_args", "attempts", "status", "attempt_started_at",
-                 "error_code", "due_at")
+                 "error_code", "due_at", "created_at")
 
 
 def claim_due(session: Session, now: datetime, limit: int, lease: timedelta, *,

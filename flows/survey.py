@@ -53,6 +53,7 @@ class SurveyFlow(Flow):
                    for score, title in enumerate(SCORES, start=1)]
         say = turn.say("survey.question", choices=choices)
         say.business_key = f"survey:{arg}:question"
+        say.subject = f"survey:{arg}"  # the gate drops it if the customer writes before it goes
 
     def on_answer(self, turn: Turn, arg: str) -> None:
         parsed = parse_answer(arg)

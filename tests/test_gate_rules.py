@@ -1,5 +1,5 @@
-"""The outbound gate's pure rules: consent, SMS budgets, quiet hours, FL/OK/MD hours and caps,
-WhatsApp window."""
+"""The outbound gate's pure rules: consent, a question the customer moved on from, SMS budgets,
+quiet hours, FL/OK/MD hours and caps, WhatsApp window."""
 
 from __future__ import annotations
 
@@ -42,6 +42,19 @@ def test_opted_out_contact_gets_only_the_keyword_confirmation() -> None:
         verdict = decide(Outgoing(Channel.SMS, kind), gone, noon)
         assert verdict.action is Action.DROP and "opted out" in verdict.reason
     assert decide(Outgoing(Channel.SMS, Kind.COMPLIANCE), gone, noon).action is Action.SEND
+
+
+def test_a_rating_question_is_not_asked_once_the_customer_wrote_after_it_was_queued() -> None:
+    """The satisfaction question held for the morning is dropped if the customer wrote since it
+    was queued; written before, or another subject (a dunning notice), it goes as usual."""
+    queued, noon = at_new_york(19), at_new_york(12) + timedelta(days=1)
+    question = Outgoing(Channel.SMS, Kind.PROACTIVE, subject="survey:12", queued_at=queued)
+    moved_on = person(last_inbound_at=queued + timedelta(minutes=5))
+    verdict = decide(question, moved_on, noon)
+    assert verdict.action is Action.DROP and "wrote after it was queued" in verdict.reason
+    assert decide(question, person(last_inbound_at=queued - timedelta(minutes=5)),
+                  noon).action is Action.SEND
+    assert decide(replace(question, subject="dunning:in_1"), moved_on, noon).action is Action.SEND
 
 
 def test_proactive_at_night_is_deferred_to_the_local_morning_and_replies_are_not() -> None:

@@ -411,6 +411,32 @@ async def test_resolving_hands_back_and_asks_one_rating_question(make_bot, datab
     assert (await _outbox(services))[-1].template == "faq.answer"
 
 
+@pytest.mark.parametrize("writes_meanwhile", [True, False])
+async def test_a_rating_question_held_for_the_morning_is_dropped_if_the_customer_wrote_since(
+        make_bot, database_url, twilio, clock, writes_meanwhile):
+    """Resolved at 07:00 in Los Angeles, the question waits for 08:00 (quiet hours). A customer
+    who writes in the meantime has moved on — by then they may be back in the queue — so it is
+    dropped with its reason; one who did not hears it at 08:00."""
+    double, _ = twilio
+    bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await _resolved_after_a_reply(bot, services, SMS)
+    question = (await _outbox(services))[-1]
+    assert (question.template, question.status) == ("survey.question", "queued")
+    assert question.due_at == datetime(2026, 11, 18, 16, 0, tzinfo=UTC)
+    if writes_meanwhile:
+        clock.advance(minutes=5)
+        await bot.message(SMS, "thanks!")
+    clock.set(datetime(2026, 11, 18, 16, 1, tzinfo=UTC))
+    await services.sender.drain()
+    question = await services.store.read(lambda s: s.get(OutboxMessage, question.id))
+    asked = [m for m in double.messages if m.body.startswith("Thanks for talking with our team")]
+    if writes_meanwhile:
+        assert question.status == "dropped" and "wrote" in question.status_reason
+        assert asked == []
+    else:
+        assert question.status == "sent" and len(asked) == 1
+
+
 async def test_no_answer_to_the_rating_is_fine(make_bot, database_url, twilio, clock):
     """A customer who ignores the question simply talks to the bot; nothing is recorded."""
     bot, services = await _bot(make_bot, database_url, twilio, clock)
