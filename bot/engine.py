@@ -23,6 +23,7 @@ from bot.messages import Channel
 from bot.turn import Turn
 from flows.base import MAIN_MENU, Flow, parse_payload
 from flows.handover import HANDOFF_FLOW, take_next_route
+from flows.subscription import PERSON
 
 if TYPE_CHECKING:
     from bot.store.models import Contact
@@ -72,6 +73,10 @@ class ConversationEngine:
         active = self.flows.get(conversation.flow or "")
         if active is not None and conversation.state in active.silences_bot:
             return "to_agent"
+        if payload is None and inbound.media and not inbound.text.strip():
+            waiting = active is not None and active.flow_name != DEFAULT_FLOW
+            self._say_text_only(turn, waiting=waiting)
+            return "media"
 
         flow_name, event, kwargs = self._route(turn, payload, active)
         misunderstood, said = conversation.misunderstood, len(turn.says)
@@ -84,6 +89,14 @@ class ConversationEngine:
             del turn.says[said:]
             self.run(turn, HANDOFF_FLOW, "request", arg=str(Reason.NOT_UNDERSTOOD))
         return "handled"
+
+    @staticmethod
+    def _say_text_only(turn: Turn, *, waiting: bool) -> None:
+        """A photo, voice note or file alone: the bot reads only text, and says so plainly —
+        not a question it missed. A flow waiting on a choice keeps its choices; elsewhere a
+        person is offered (a screenshot usually needs one)."""
+        pending = turn.offered_choices if waiting else []
+        turn.say("common.text_only", choices=pending or [PERSON, MAIN_MENU])
 
     def _handle_keyword(self, turn: Turn, keyword: KeywordKind) -> bool:
         """Apply a STOP/START/HELP keyword; False when it is not one here (a plain "yes")."""

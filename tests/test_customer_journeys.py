@@ -236,3 +236,27 @@ async def test_changing_ones_mind_half_way_leaves_the_subscription_as_it_is(
     assert (conversation.flow, conversation.misunderstood) != ("cancel", 1)
     assert conversation.state not in ("asking_reason", "choosing_length")
     assert await actions(services) == []
+
+
+PHOTO = {"NumMedia": "1", "MediaContentType0": "image/jpeg",
+         "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"}
+
+
+async def test_a_photo_or_voice_note_alone_is_answered_as_such_not_as_a_miss(make_bot, database_url,
+                                                                           twilio, clock):
+    """The bot reads only text: a photo, voice note or file on its own gets a plain "I can only
+    read text" with a person on offer — not "I'm not sure about that one", and never counted as
+    a miss. Half-way through a flow the pending choices stay; a caption is read as usual."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    for _ in range(3):
+        [reply] = await _say(bot, services, double, "", **PHOTO)
+        assert reply.startswith("I can only read text here")
+        assert reply.endswith("1. Talk to a person\n2. Main menu")
+    assert (await _conversation(services)).misunderstood == 0
+    [offer] = await _say(bot, services, double, "cancel my subscription")
+    [reply] = await _say(bot, services, double, "", **{**PHOTO, "MediaContentType0": "audio/ogg"})
+    assert reply.startswith("I can only read text here")
+    assert reply.endswith(offer[offer.index("Reply with a number:"):])
+    assert (await _conversation(services)).state == "asking_reason"
+    [answer] = await _say(bot, services, double, "when will I be charged?", **PHOTO)
+    assert "billed on the same day each month" in answer
