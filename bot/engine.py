@@ -10,6 +10,7 @@ Everything here is synchronous and pure over the loaded rows; the caller persist
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -189,16 +190,40 @@ class ConversationEngine:
         turn.say("common.did_not_understand", choices=turn.offered_choices or [MAIN_MENU])
 
 
+_POLITE = ("PLEASE", "PLS", "PLZ", "THANKS", "THANK YOU", "THX", "OK", "OKAY", "POR FAVOR",
+           "GRACIAS", "OBRIGADO", "OBRIGADA", "PF")
+"""Courtesies around a typed choice ("2 months please", "ok, 3"), in the shipped languages."""
+_NUMBER_WORDS = {
+    word: str(number) for number, words in enumerate((
+        (), ("ONE", "UNO", "UNA", "UM", "UMA"), ("TWO", "DOS", "DOIS", "DUAS"),
+        ("THREE", "TRES"), ("FOUR", "CUATRO", "QUATRO"), ("FIVE", "CINCO"), ("SIX", "SEIS"),
+        ("SEVEN", "SIETE", "SETE"), ("EIGHT", "OCHO", "OITO"), ("NINE", "NUEVE", "NOVE"),
+        ("TEN", "DIEZ", "DEZ"))) for word in words}
+_POLITE_EDGES = re.compile(rf"^(?:(?:{'|'.join(_POLITE)})\b\s*)+|(?:\s*\b(?:{'|'.join(_POLITE)}))+$")
+
+
+def _plainly(folded: str) -> str:
+    """A folded answer or title without courtesies at its ends and with its numbers in digits:
+    "TWO MONTHS PLEASE" → "2 MONTHS"."""
+    words = _POLITE_EDGES.sub("", folded).split()
+    return " ".join(_NUMBER_WORDS.get(word, word) for word in words)
+
+
 def chosen_payload(choices: list[dict[str, str]], text: str) -> str | None:
-    """Map an answer to the last offered choices: its number ("2", "2.") or its exact title."""
+    """Map an answer to the last offered choices: its number ("2", "2.", "two") or its title,
+    as typed or with a courtesy around it ("2 months please"). Any other word means it is not
+    simply a choice ("not 2 months", "I don't want to switch plan"), so nothing is picked."""
     if not choices:
         return None
-    answer = text.strip().rstrip(".)")
-    if answer.isdigit():
-        index = int(answer) - 1
-        return choices[index]["payload"] if 0 <= index < len(choices) else None
     folded = fold(text)
     for choice in choices:
         if folded and fold(choice["title"]) == folded:
             return choice["payload"]
-    return None
+    plain = _plainly(folded)
+    if plain.isdigit():
+        index = int(plain) - 1
+        return choices[index]["payload"] if 0 <= index < len(choices) else None
+    if not plain or classify_keyword(plain) is KeywordKind.OPT_OUT:
+        return None  # "cancel please" is never a choice titled "Cancel"
+    matching = [choice["payload"] for choice in choices if _plainly(fold(choice["title"])) == plain]
+    return matching[0] if len(matching) == 1 else None

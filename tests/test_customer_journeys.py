@@ -260,3 +260,14 @@ async def test_a_photo_or_voice_note_alone_is_answered_as_such_not_as_a_miss(mak
     assert (await _conversation(services)).state == "asking_reason"
     [answer] = await _say(bot, services, double, "when will I be charged?", **PHOTO)
     assert "billed on the same day each month" in answer
+
+
+async def test_a_choice_typed_in_words_is_taken(make_bot, database_url, twilio, clock):
+    """"two months please" answers the pause lengths like "2" (it used to be "didn't get that",
+    and the next try queued a person)."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await _say(bot, services, double, "pause my subscription")
+    [done] = await _say(bot, services, double, "two months please")
+    assert done.startswith("Done: your subscription is paused until")
+    [action] = await actions(services)
+    assert (action.action, action.params["months"]) == ("pause", 2)

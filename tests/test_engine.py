@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from bot.engine import chosen_payload
 from bot.keywords import KeywordKind, classify_keyword
 from bot.store.models import ConsentEvent, Contact, Conversation, OutboxMessage
 from tests.conftest import live_settings, new_sid
@@ -124,6 +126,36 @@ async def test_numbered_and_typed_answers_map_to_the_offered_choice(make_bot, da
     rows = await _sent(services)
     assert "Account > Payment method" in rows[1].body
     assert "Account > Payment method" in rows[3].body
+
+
+MONTHS = [{"payload": f"pause:choose:{n}", "title": f"{n} month{'s' if n > 1 else ''}"}
+          for n in (1, 2, 3)]
+SCORES = [{"payload": f"survey:answer:7.{n}", "title": title}
+          for n, title in enumerate(("Very poor", "Poor", "OK", "Good", "Great"), start=1)]
+OFFER = [{"payload": "cancel:accept", "title": "Switch plan"},
+         {"payload": "cancel:decline", "title": "No, cancel"}]
+TOPICS = [{"payload": "faq:pick:cancel_info", "title": "Cancel"},
+          {"payload": "handoff:request", "title": "Talk to a person"}]
+
+
+@pytest.mark.parametrize(("choices", "text", "payload"), [
+    (MONTHS, "2", "pause:choose:2"), (MONTHS, "2.", "pause:choose:2"),
+    (MONTHS, "2 months", "pause:choose:2"), (MONTHS, "2 months please", "pause:choose:2"),
+    (MONTHS, "two months please", "pause:choose:2"), (MONTHS, "Two", "pause:choose:2"),
+    (MONTHS, "ok, 3 months", "pause:choose:3"), (MONTHS, "dos meses", None),
+    (MONTHS, "4", None), (MONTHS, "2 or 3 months", None), (MONTHS, "not 2 months", None),
+    (SCORES, "ok", "survey:answer:7.3"), (SCORES, "great, thanks!", "survey:answer:7.5"),
+    (SCORES, "very poor", "survey:answer:7.1"),
+    (OFFER, "switch plan please", "cancel:accept"),
+    (OFFER, "I don't want to switch plan", None),
+    # "cancel please" is never the topic titled "Cancel": a bare CANCEL opts out, and with
+    # words around it the subscription flow reads it.
+    (TOPICS, "cancel please", None),
+])
+def test_a_typed_answer_maps_to_one_offered_choice(choices, text: str, payload: str | None) -> None:
+    """A number, the title, or the title with a polite word or a number spelled out; anything
+    else (other words around it) is no choice — a negation must never pick one."""
+    assert chosen_payload(choices, text) == payload
 
 
 async def test_stale_button_gets_did_not_understand_with_choices(make_bot, database_url, twilio,
