@@ -42,6 +42,7 @@ from flows.subscription import (
     leave_as_is,
     month_choices,
     no_subscription,
+    plan_offer,
     price_for,
     say_canceled,
     say_no_subscription,
@@ -187,15 +188,16 @@ class CancelFlow(Flow):
 
     def on_enter_offering_trial(self, turn: Turn) -> None:
         self._shown(turn, Offer.TRIAL_EXTENSION)
+        until = self._extended_trial_end(turn)
+        self.model.data["trial_until"] = until.isoformat()  # what taking it gives, settings aside
         turn.say("cancel.offer_trial", days=turn.config.get(CancelConfig).trial_extension_days,
-                 ends_on=their_day(turn, self._extended_trial_end(turn)),
+                 ends_on=their_day(turn, until),
                  choices=[self.choice("accept", EXTEND_TRIAL), self.choice("decline", NO_CANCEL)])
 
     def on_enter_offering_rescue(self, turn: Turn) -> None:
-        config = turn.config.get(CancelConfig)
         self._shown(turn, Offer.RESCUE_PLAN)
-        turn.say("cancel.offer_rescue", plan_name=config.rescue_plan_name or config.rescue_plan,
-                 price=price_for(config.rescue_prices, turn),
+        offer = self.model.data["rescue"] = self._rescue_offer(turn)
+        turn.say("cancel.offer_rescue", plan_name=offer["name"], price=offer["price"],
                  choices=[self.choice("accept", SWITCH_PLAN), self.choice("decline", NO_CANCEL)])
 
     def on_enter_offering_pause(self, turn: Turn) -> None:
@@ -210,17 +212,19 @@ class CancelFlow(Flow):
         turn.say("cancel.offer_help", choices=[PERSON, self.choice("decline", CANCEL_ANYWAY)])
 
     def extend_trial(self, turn: Turn) -> None:
-        until = self._extended_trial_end(turn)
+        offered = self.model.data.get("trial_until")
+        until = datetime.fromisoformat(offered) if offered else self._extended_trial_end(turn)
         turn.request_billing(Action.EXTEND_TRIAL, until=until.isoformat())
         self._accepted(turn, Offer.TRIAL_EXTENSION)
         turn.say("cancel.trial_extended", ends_on=their_day(turn, until), choices=[MAIN_MENU])
 
     def switch_to_rescue(self, turn: Turn) -> None:
-        config = turn.config.get(CancelConfig)
-        turn.request_billing(Action.CHANGE_PLAN, plan=config.rescue_plan, why="rescue")
+        # (An offer made before offers were kept in the conversation: the settings' current one.)
+        offer = self.model.data.get("rescue") or self._rescue_offer(turn)
+        turn.request_billing(Action.CHANGE_PLAN, plan=offer["plan"], why="rescue")
         self._accepted(turn, Offer.RESCUE_PLAN)
-        turn.say("cancel.rescued", plan_name=config.rescue_plan_name or config.rescue_plan,
-                 price=price_for(config.rescue_prices, turn), choices=[MAIN_MENU])
+        turn.say("cancel.rescued", plan_name=offer["name"], price=offer["price"],
+                 choices=[MAIN_MENU])
 
     def cancel_now(self, turn: Turn, source: State) -> None:
         """Cancel: at the end of the period paid for (or of the trial), else at once."""
@@ -263,6 +267,11 @@ class CancelFlow(Flow):
             turn.say("cancel.already_active", choices=[MAIN_MENU])
 
     # -- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _rescue_offer(turn: Turn) -> dict[str, str | None]:
+        config = turn.config.get(CancelConfig)
+        return plan_offer(turn, config.rescue_plan, config.rescue_plan_name, config.rescue_prices)
 
     def _shown(self, turn: Turn, offer: str) -> None:
         turn.record_retention(Kind.OFFER_SHOWN, reason=self.model.data.get("reason"), offer=offer)

@@ -45,6 +45,7 @@ from flows.subscription import (
     month_choices,
     no_subscription,
     only_courtesy,
+    plan_offer,
     price_for,
     say_canceled,
     say_no_subscription,
@@ -153,7 +154,7 @@ class PauseFlow(Flow):
     resume_day = done.from_(start, choosing_length, offering_right_size, paused,
                             on="say_resume_day")
     right_size = (start.to(done, cond="can_right_size", on="switch_plan")
-                  | offering_right_size.to(done, cond="can_right_size", on="switch_plan"))
+                  | offering_right_size.to(done, cond="right_size_offered", on="switch_plan"))
     no_thanks = offering_right_size.to(done, on="decline_right_size")
 
     @classmethod
@@ -172,6 +173,14 @@ class PauseFlow(Flow):
 
     def is_serial_pauser(self, turn: Turn) -> bool:
         return is_serial_pauser(turn)
+
+    def right_size_offered(self, turn: Turn) -> bool:
+        """The smaller plan offered in this conversation can still be taken (the customer is
+        not on it already), whatever the settings say now."""
+        offer = self.model.data.get("right_size")
+        if offer is None:  # offered before offers were kept in the conversation
+            return self.can_right_size(turn)
+        return turn.account is not None and turn.account.plan != offer["plan"]
 
     def can_right_size(self, turn: Turn) -> bool:
         config = turn.config.get(PauseConfig)
@@ -193,11 +202,10 @@ class PauseFlow(Flow):
         turn.say("pause.offer", options=options, choices=month_choices(PauseFlow, "choose", lengths))
 
     def on_enter_offering_right_size(self, turn: Turn) -> None:
-        config = turn.config.get(PauseConfig)
         turn.record_retention(Kind.OFFER_SHOWN, offer=Offer.RIGHT_SIZE)
+        offer = self.model.data["right_size"] = self._right_size_offer(turn)
         turn.say("pause.right_size_offer", streak=pause_streak(turn) - 1,
-                 plan_name=config.right_size_plan_name or config.right_size_plan,
-                 price=price_for(config.right_size_prices, turn),
+                 plan_name=offer["name"], price=offer["price"],
                  choices=[self.choice("right_size", SWITCH_PLAN), self.choice("no_thanks", NO_THANKS)])
 
     def on_enter_paused(self, turn: Turn, arg: str) -> None:
@@ -256,11 +264,18 @@ class PauseFlow(Flow):
         say.subject = f"pause:{turn.customer_id}"
 
     def switch_plan(self, turn: Turn) -> None:
-        config = turn.config.get(PauseConfig)
-        turn.request_billing(Action.CHANGE_PLAN, plan=config.right_size_plan, why="right_size")
+        # (An offer made before offers were kept in the conversation: the settings' current one.)
+        offer = self.model.data.get("right_size") or self._right_size_offer(turn)
+        turn.request_billing(Action.CHANGE_PLAN, plan=offer["plan"], why="right_size")
         turn.record_retention(Kind.OFFER_ACCEPTED, offer=Offer.RIGHT_SIZE)
-        turn.say("pause.right_sized", plan_name=config.right_size_plan_name or config.right_size_plan,
-                 price=price_for(config.right_size_prices, turn), choices=[MAIN_MENU])
+        turn.say("pause.right_sized", plan_name=offer["name"], price=offer["price"],
+                 choices=[MAIN_MENU])
+
+    @staticmethod
+    def _right_size_offer(turn: Turn) -> dict[str, str | None]:
+        config = turn.config.get(PauseConfig)
+        return plan_offer(turn, config.right_size_plan, config.right_size_plan_name,
+                          config.right_size_prices)
 
     def decline_right_size(self, turn: Turn) -> None:
         turn.record_retention(Kind.OFFER_DECLINED, offer=Offer.RIGHT_SIZE)

@@ -71,6 +71,13 @@ def price_for(prices: dict[str, Decimal], turn: Turn) -> str | None:
     return None if amount is None else format_money(amount, currency, turn.locale)
 
 
+def plan_offer(turn: Turn, plan: str, name: str, prices: dict[str, Decimal]) -> dict[str, str | None]:
+    """A smaller plan as offered now — the plan, the name shown and the price in the customer's
+    currency — kept in the conversation, so that taking the offer gets what was offered even if
+    an operator changes the settings in between."""
+    return {"plan": plan, "name": name or plan, "price": price_for(prices, turn)}
+
+
 def answer_question(turn: Turn, text: str | None, choices: list[Choice] | None = None) -> bool:
     """Answer a question the FAQ knows (someone who writes in while a flow rests), with
     ``choices`` below it; False when the message is not one."""

@@ -119,6 +119,22 @@ async def test_too_expensive_gets_the_rescue_plan(make_bot, database_url, twilio
         ("offer_shown", "price", "rescue_plan"), ("offer_accepted", "price", "rescue_plan")]
 
 
+async def test_the_rescue_plan_taken_is_the_one_offered_even_if_the_settings_changed_since(
+        make_bot, database_url, twilio, clock):
+    """An operator changing (or clearing) the rescue plan while a customer reads the offer does
+    not change what they get: the plan and price they were offered."""
+    double, bot, services = await _bot(make_bot, database_url, twilio, clock)
+    await _rescue_plan(services)
+    await _say(bot, services, double, "cancel my subscription")
+    [offer] = await _say(bot, services, double, "1")
+    assert "Saver for $9.00 a month" in offer
+    await configure(services, "cancel", rescue_plan="", rescue_plan_name="", rescue_prices={})
+    [done] = await _say(bot, services, double, "1")
+    assert done.startswith("Done: you're on Saver at $9.00 a month")
+    [action] = await actions(services)
+    assert (action.action, action.params) == ("change_plan", {"plan": "saver", "why": "rescue"})
+
+
 async def test_declining_the_offer_cancels_in_the_next_reply(make_bot, database_url, twilio, clock):
     """After declining, the very next reply completes the cancellation (its date, access until
     then, no more charges), offers nothing else, and all of it is recorded though nothing was
@@ -267,6 +283,8 @@ async def test_an_engaged_trialist_may_extend_the_trial_once(make_bot, database_
     [offer] = await _say(bot, services, double, "1")
     assert "14 more days of free trial" in offer and "end on March 19, 2026" in offer
     assert offer.endswith("1. Extend my trial\n2. No, cancel")
+    # A shorter extension set meanwhile does not change the one offered.
+    await configure(services, "cancel", trial_extension_days=7)
     [done] = await _say(bot, services, double, "1")
     assert done.startswith("Done: your free trial now ends on March 19, 2026.")
     [action] = await actions(services)
