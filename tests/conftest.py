@@ -17,6 +17,7 @@ from hypothesis import settings
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
+from bot import accounts
 from bot.settings import Settings
 from bot.store.database import build_engine
 from bot.store.migrate import upgrade
@@ -99,6 +100,15 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     path = tmp_path / "bot.db"
     shutil.copyfile(sqlite_template, path)
     return f"sqlite:///{path}"
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Console tests create users and sign in hundreds of times; at the production scrypt cost
+    (a quarter of a second a hash) that was over a minute of the suite. Tests marked
+    ``production_scrypt`` keep it; processes the tests start (``bot serve``) always do."""
+    if "production_scrypt" not in request.keywords:
+        monkeypatch.setattr(accounts, "SCRYPT", {"n": 2**10, "r": 8, "p": 1})
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from tests.conftest import live_settings
 PASSWORD = "correct horse battery"
 
 
+@pytest.mark.production_scrypt
 def test_password_hash_verifies_only_the_password() -> None:
     stored = hash_password(PASSWORD)
     assert stored.startswith("scrypt$16384$8$5$")
