@@ -122,6 +122,18 @@ async def test_editing_refuses_with_reasons_then_saves_and_rolls_back(make_bot, 
     assert (await client.get("/admin/templates/faq.nothing/es/sms")).status == 404
 
 
+async def test_the_editor_names_the_variables_that_may_be_empty(make_bot, sqlite_url, clock):
+    """An operator editing "stays paused until …" learns that the date may be missing (a pause
+    without an end date) before the check refuses an unguarded edit."""
+    bot, _ = await console_bot(make_bot, sqlite_url, clock)
+    await sign_in(bot.client, OPERATOR)
+    page = unescape(await (await bot.client.get("/admin/templates/pause.kept/en/sms")).text())
+    assert "May be empty for some customers: {{ resume_on }} — use it inside {% if resume_on %}" \
+        in re.sub(r"<[^>]+>", "", page)
+    plain = await (await bot.client.get(EDITOR)).text()
+    assert 'id="may-be-empty"' not in plain
+
+
 async def test_a_save_or_restore_that_changes_nothing_says_the_text_is_unchanged(
         make_bot, sqlite_url, clock):
     """Saving the text in force again, or rolling back to the text already in force, adds no
