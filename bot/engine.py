@@ -193,9 +193,10 @@ class ConversationEngine:
 _POLITE = ("PLEASE", "PLS", "PLZ", "THANKS", "THANK YOU", "THX", "OK", "OKAY", "POR FAVOR",
            "GRACIAS", "OBRIGADO", "OBRIGADA", "PF")
 """Courtesies around a typed choice ("2 months please", "ok, 3"), in the shipped languages."""
+# Portuguese "um" is left out: in English it is a hesitation, never a pick of the first choice.
 _NUMBER_WORDS = {
     word: str(number) for number, words in enumerate((
-        (), ("ONE", "UNO", "UNA", "UM", "UMA"), ("TWO", "DOS", "DOIS", "DUAS"),
+        (), ("ONE", "UNO", "UNA"), ("TWO", "DOS", "DOIS", "DUAS"),
         ("THREE", "TRES"), ("FOUR", "CUATRO", "QUATRO"), ("FIVE", "CINCO"), ("SIX", "SEIS"),
         ("SEVEN", "SIETE", "SETE"), ("EIGHT", "OCHO", "OITO"), ("NINE", "NUEVE", "NOVE"),
         ("TEN", "DIEZ", "DEZ"))) for word in words}

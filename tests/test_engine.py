@@ -144,6 +144,7 @@ TOPICS = [{"payload": "faq:pick:cancel_info", "title": "Cancel"},
     (MONTHS, "two months please", "pause:choose:2"), (MONTHS, "Two", "pause:choose:2"),
     (MONTHS, "ok, 3 months", "pause:choose:3"), (MONTHS, "dos meses", None),
     (MONTHS, "4", None), (MONTHS, "2 or 3 months", None), (MONTHS, "not 2 months", None),
+    (OFFER, "um", None), (OFFER, "um...", None),  # a hesitation, not "1. Switch plan"
     (SCORES, "ok", "survey:answer:7.3"), (SCORES, "great, thanks!", "survey:answer:7.5"),
     (SCORES, "very poor", "survey:answer:7.1"),
     (OFFER, "switch plan please", "cancel:accept"),
