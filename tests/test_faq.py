@@ -173,6 +173,16 @@ async def test_thanks_gets_a_welcome_and_ok_gets_no_answer(make_bot, sqlite_url,
     assert "switch plans" in (await _bodies(services))[-1]
 
 
+@pytest.mark.parametrize(("locale", "question"), [
+    ("en", "where can I find my invoice"), ("en", "I need a receipt for my last payment"),
+    ("es", "dónde encuentro mis facturas"), ("pt_BR", "preciso do recibo do pagamento"),
+])
+def test_invoices_and_receipts_are_answered(locale: str, question: str) -> None:
+    """Where invoices and receipts are is one of the first things subscribers ask."""
+    match = load_faq(locale).match(question)
+    assert match is not None and match.entry.id == "invoices"
+
+
 @pytest.mark.parametrize(("locale", "text", "expected"), [
     ("en", "No, thanks!", "All right."),
     ("en", "that's all, thank you", "All right."),

@@ -238,5 +238,5 @@ async def test_locales_page_shows_coverage(make_bot, sqlite_url, clock):
     assert re.search(r"(\d+) of \1 strings translated", rows["es"])
     messages = 2 * len(load_message_specs())
     assert f"{messages - 1} of {messages} read right" in rows["es"] and "1 stale" in rows["es"]
-    assert "1 edited" in rows["en"] and "6 entries" in rows["pt_BR"]
+    assert "1 edited" in rows["en"] and "7 entries" in rows["pt_BR"]
     assert "bot locales add" in html
