@@ -6,9 +6,11 @@ import re
 from datetime import UTC, datetime
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from bot.accounts import create_user
 from bot.services import Services
+from bot.store.models import Conversation
 from tests.conftest import live_settings
 
 PASSWORD = "correct horse battery"
@@ -35,6 +37,27 @@ async def console_bot(make_bot, database_url: str, clock,
     bot, services = await make_bot(settings, clock=clock)
     add_console_users(services)
     return bot, services
+
+
+async def desk_bot(make_bot, database_url: str, twilio, clock):
+    """``console_bot`` at ``WORKING`` time, sending to the Twilio double (agents at work)."""
+    clock.set(WORKING)
+    return await console_bot(make_bot, database_url, clock, twilio[1])
+
+
+async def only_conversation_id(services: Services) -> int:
+    """The id of the (first) conversation."""
+    return await services.store.read(lambda s: s.scalars(select(Conversation.id)).first())
+
+
+async def taken_by_another_agent(bot, services: Services) -> tuple[int, str]:
+    """A customer asks for a person and ``OTHER_AGENT`` claims it; ``AGENT`` is then signed in.
+    Returns the conversation id and ``AGENT``'s CSRF token."""
+    await bot.message("+14155550100", "talk to a person")
+    wanted = await only_conversation_id(services)
+    csrf = await sign_in(bot.client, OTHER_AGENT)
+    await bot.client.post(f"/agent/conversations/{wanted}/claim", data={"csrf_token": csrf})
+    return wanted, await sign_in(bot.client, AGENT)
 
 
 async def sign_in(client: TestClient, email: str) -> str:

@@ -16,7 +16,7 @@ from tests.consoles import (
     OPERATOR,
     OTHER_AGENT,
     WORKING,
-    console_bot,
+    desk_bot,
     sign_in,
 )
 
@@ -24,11 +24,6 @@ ROUTES = [("GET", "/api/handoffs"), ("GET", "/api/conversations/1"),
           ("POST", "/api/conversations/1/claim"), ("POST", "/api/conversations/1/messages"),
           ("POST", "/api/conversations/1/notes"), ("POST", "/api/conversations/1/resolve"),
           ("GET", "/api/reports/support")]
-
-
-async def _app(make_bot, database_url, twilio, clock):
-    clock.set(WORKING)
-    return await console_bot(make_bot, database_url, clock, twilio[1])
 
 
 async def _conversation_id(services, address: str) -> int:
@@ -48,7 +43,7 @@ async def _conversation_id(services, address: str) -> int:
 async def test_every_route_refuses_anonymous_and_wrong_tokens(make_bot, database_url, twilio,
                                                               clock):
     """No token, a wrong token or a forged cookie: 401 on every agent and report route."""
-    bot, _ = await _app(make_bot, database_url, twilio, clock)
+    bot, _ = await desk_bot(make_bot, database_url, twilio, clock)
     client = bot.client
     for method, path in ROUTES:
         assert (await client.request(method, path)).status == 401, path
@@ -61,7 +56,7 @@ async def test_every_route_refuses_anonymous_and_wrong_tokens(make_bot, database
 async def test_an_agent_session_works_with_its_csrf_header(make_bot, database_url, twilio, clock):
     """A signed-in agent reads freely; a state-changing call without the session's CSRF
     header is refused (403) and does nothing; with it, it works."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
     conversation_id = await _conversation_id(services, "+14155550100")
     csrf = await sign_in(bot.client, AGENT)
@@ -76,7 +71,7 @@ async def test_an_agent_session_works_with_its_csrf_header(make_bot, database_ur
 async def test_the_support_report_is_for_operators(make_bot, database_url, twilio, clock):
     """Agents are refused the per-agent report (403); operators and the token get it; an
     operator may also work the agent API."""
-    bot, _ = await _app(make_bot, database_url, twilio, clock)
+    bot, _ = await desk_bot(make_bot, database_url, twilio, clock)
     await sign_in(bot.client, AGENT)
     assert (await bot.client.get("/api/reports/support")).status == 403
     await sign_in(bot.client, OPERATOR)
@@ -90,7 +85,7 @@ async def test_the_queue_is_oldest_first_with_waiting_time_and_channel(make_bot,
                                                                        twilio, clock):
     """The queue lists conversations with the team, oldest request first, with how long each
     has waited, its channel, its state and agent, and the customer's last words."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("whatsapp:+14155550100", "talk to a person")
     clock.advance(minutes=5)
     await bot.message("+14155550199", "AGENT")
@@ -111,7 +106,7 @@ async def test_claims_conflict_and_bad_requests_are_refused_with_reasons(make_bo
                                                                          twilio, clock):
     """Claiming someone else's conversation is 409 naming them; unknown ids 404; a
     conversation the bot has 409; non-JSON 400; a bad agent name 422."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
     await bot.message("+14155550111", "hi")
     taken = await _conversation_id(services, "+14155550100")
@@ -143,7 +138,7 @@ async def test_messages_are_gated_and_a_retry_returns_the_same_one(make_bot, dat
     without a second row; empty text is 422; outside WhatsApp's window free text is 409 with
     the approved templates, and a template goes."""
     double, _ = twilio
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("whatsapp:+14155550100", "talk to a person")
     conversation_id = await _conversation_id(services, "whatsapp:+14155550100")
     path = f"/api/conversations/{conversation_id}/messages"
@@ -181,7 +176,7 @@ async def test_messages_are_gated_and_a_retry_returns_the_same_one(make_bot, dat
 async def test_notes_resolve_and_the_conversation_json(make_bot, database_url, twilio, clock):
     """Notes are kept for the team, resolve hands back, and the conversation's JSON shows the
     timeline, consent and the handoff's record."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
     conversation_id = await _conversation_id(services, "+14155550100")
     base = f"/api/conversations/{conversation_id}"
@@ -233,7 +228,7 @@ async def test_the_report_and_metrics_give_response_resolution_and_csat(make_bot
                                                                         twilio, clock):
     """First response and resolution times and CSAT come out per agent and overall, in the
     API and in /metrics; a handoff nobody took counts only overall."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await _handoff(services, bot, "+14155550101", agent=AGENT, waited=30, answered_after=60,
                    resolved_after=600, rating=5)
     await _handoff(services, bot, "+14155550102", agent=AGENT, waited=60, answered_after=180,
@@ -284,7 +279,7 @@ async def test_the_report_and_metrics_give_response_resolution_and_csat(make_bot
 ])
 async def test_the_report_refuses_bad_periods(make_bot, sqlite_url, twilio, clock, query, reason):
     """An unreadable date, a period that ends before it starts or one too long is 422."""
-    bot, _ = await _app(make_bot, sqlite_url, twilio, clock)
+    bot, _ = await desk_bot(make_bot, sqlite_url, twilio, clock)
     response = await bot.client.get("/api/reports/support", headers=BEARER, params=query)
     assert response.status == 422 and reason in (await response.json())["error"]
 
@@ -293,7 +288,7 @@ async def test_handoff_records_are_created_by_the_first_action(make_bot, databas
                                                                clock):
     """Waiting handoffs have no record until someone acts; the record keeps request time and
     reason from the conversation."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "THIS IS A SCAM")
     assert await services.store.read(lambda s: s.scalars(select(Handoff)).all()) == []
     conversation_id = await _conversation_id(services, "+14155550100")

@@ -24,24 +24,16 @@ from tests.consoles import (
     BEARER,
     OPERATOR,
     OTHER_AGENT,
-    WORKING,
-    console_bot,
+    desk_bot,
+    only_conversation_id,
     sign_in,
+    taken_by_another_agent,
 )
 
 PAGES = ["/agent", "/agent/queue", "/agent/events", "/agent/conversations/1",
          "/agent/conversations/1/panel"]
 FORMS = ["/agent/conversations/1/claim", "/agent/conversations/1/messages",
          "/agent/conversations/1/notes", "/agent/conversations/1/resolve"]
-
-
-async def _app(make_bot, database_url, twilio, clock):
-    clock.set(WORKING)
-    return await console_bot(make_bot, database_url, clock, twilio[1])
-
-
-async def _conversation_id(services) -> int:
-    return await services.store.read(lambda s: s.scalars(select(Conversation.id)).first())
 
 
 def _text(html: str) -> str:
@@ -53,7 +45,7 @@ async def test_every_console_page_and_form_needs_a_signed_in_agent(make_bot, dat
                                                                    clock):
     """Anonymous visitors are sent to sign in (pages) or refused (forms); operators may work
     the agent console too."""
-    bot, _ = await _app(make_bot, database_url, twilio, clock)
+    bot, _ = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
     for path in PAGES:
         response = await bot.client.get(path, allow_redirects=False)
@@ -67,7 +59,7 @@ async def test_every_console_page_and_form_needs_a_signed_in_agent(make_bot, dat
 
 async def test_forms_need_the_sessions_csrf_token(make_bot, database_url, twilio, clock):
     """A form posted without the session's token (a cross-site request) changes nothing."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
     csrf = await sign_in(bot.client, AGENT)
     for path in FORMS:
@@ -82,7 +74,7 @@ async def test_forms_need_the_sessions_csrf_token(make_bot, database_url, twilio
 
 async def test_the_queue_page_lists_who_waits(make_bot, database_url, twilio, clock):
     """The queue shows each waiting customer's channel, wait, reason and last words."""
-    bot, _ = await _app(make_bot, database_url, twilio, clock)
+    bot, _ = await desk_bot(make_bot, database_url, twilio, clock)
     await sign_in(bot.client, AGENT)
     assert "Nobody is waiting" in await (await bot.client.get("/agent/queue")).text()
     await bot.message("whatsapp:+14155550100", "I want a human")
@@ -97,13 +89,13 @@ async def test_the_conversation_page_gives_the_context_and_the_agent_works_it(
     messages with their status, and account facts from a provider; claim, reply, note and
     resolve work from its forms."""
     double, _ = twilio
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     services.context_providers.append(lambda session, contact, now: [ContextSection(
         "Subscription", [("Plan", "Pro"), ("Payment", "failed on Nov 3")])])
     await bot.message("+14155550100", "when will I be charged")
     await bot.message("+14155550100", "Talk to a person", ButtonPayload="handoff:request")
     csrf = await sign_in(bot.client, AGENT)
-    conversation_id = await _conversation_id(services)
+    conversation_id = await only_conversation_id(services)
     page = _text(await (await bot.client.get(f"/agent/conversations/{conversation_id}")).text())
     assert "Waiting for a person" in page
     assert "Flow faq · answering last_topic \"billing_date\"" in page
@@ -130,12 +122,8 @@ async def test_the_conversation_page_gives_the_context_and_the_agent_works_it(
 
 async def test_refusals_are_shown_on_the_page(make_bot, database_url, twilio, clock):
     """Another agent's conversation: the form answers 409 with the reason, on the page."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
-    await bot.message("+14155550100", "talk to a person")
-    conversation_id = await _conversation_id(services)
-    csrf = await sign_in(bot.client, OTHER_AGENT)
-    await bot.client.post(f"/agent/conversations/{conversation_id}/claim", data={"csrf_token": csrf})
-    csrf = await sign_in(bot.client, AGENT)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
+    conversation_id, csrf = await taken_by_another_agent(bot, services)
     refused = await bot.client.post(f"/agent/conversations/{conversation_id}/messages",
                                     data={"csrf_token": csrf, "text": "Hi"})
     assert refused.status == 409
@@ -150,12 +138,12 @@ async def test_the_page_warns_before_sending_outside_the_whatsapp_window(make_bo
                                                                         twilio, clock):
     """Outside WhatsApp's 24-hour window the page says so before anything is typed, and
     offers the approved templates — or says none is set up; held messages show why."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("whatsapp:+14155550100", "talk to a person")
     now = clock.now()
     await services.store.write(lambda s: save_section(
         s, "handoff", {"return_unclaimed_after_minutes": 7 * 24 * 60}, now=now, updated_by="t"))
-    conversation_id = await _conversation_id(services)
+    conversation_id = await only_conversation_id(services)
     clock.advance(hours=25)
     await sign_in(bot.client, AGENT)
     page = _text(await (await bot.client.get(f"/agent/conversations/{conversation_id}")).text())
@@ -189,7 +177,7 @@ async def test_the_event_stream_announces_new_escalations_and_messages(make_bot,
                                                                       twilio, clock):
     """A console listening hears at once when a conversation enters the queue and when that
     customer writes again; a conversation page hears about its own conversation."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550199", "hello")  # an unrelated conversation with the bot
     await sign_in(bot.client, AGENT)
     stream = await bot.client.get("/agent/events?conversation=1")
@@ -231,7 +219,7 @@ async def test_the_event_stream_ends_with_the_agents_session(make_bot, database_
     """Signed out, expired or deactivated: at the next keep-alive the stream closes, and
     nothing more is said on it."""
     monkeypatch.setattr(agent_views, "KEEP_ALIVE_SECONDS", 0.05)
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     csrf = await sign_in(bot.client, AGENT)
     stream = await bot.client.get("/agent/events")
     assert (await _next_event(stream))[0] == "ready"
@@ -246,7 +234,7 @@ async def test_the_event_stream_ends_with_the_agents_session(make_bot, database_
 async def test_a_change_after_signing_out_is_not_told(make_bot, database_url, twilio, clock):
     """Signed out, the next change ends the stream instead of reaching it (no waiting for the
     keep-alive)."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     csrf = await sign_in(bot.client, AGENT)
     stream = await bot.client.get("/agent/events")
     assert (await _next_event(stream))[0] == "ready"
@@ -266,7 +254,7 @@ async def test_the_event_stream_takes_only_a_few_real_conversation_ids(make_bot,
                                                                        twilio, clock, query,
                                                                        status):
     """Values that are not conversation ids are ignored; watching dozens at once is refused."""
-    bot, _ = await _app(make_bot, sqlite_url, twilio, clock)
+    bot, _ = await desk_bot(make_bot, sqlite_url, twilio, clock)
     await sign_in(bot.client, AGENT)
     stream = await bot.client.get(f"/agent/events?{query}")
     assert stream.status == status
@@ -304,7 +292,7 @@ async def test_a_queue_change_is_seen_even_when_its_rows_were_numbered_earlier(
         make_bot, database_url, twilio, clock):
     """Row ids can commit out of order on PostgreSQL; the queue's fingerprint still tells the
     consoles that the queue changed when none of the rows read is new to them."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "hello")
     before = await services.store.read(read_cursor)
     await bot.message("+14155550100", "talk to a person")

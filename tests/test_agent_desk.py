@@ -13,16 +13,15 @@ from sqlalchemy import select
 from bot.agent_desk import DeskError
 from bot.config import save_section
 from bot.store.models import ConsoleUser, Conversation, HandoffEvent, OutboxMessage
-from tests.consoles import AGENT, BEARER, OTHER_AGENT, WORKING, console_bot, sign_in
-
-
-async def _app(make_bot, database_url, twilio, clock):
-    clock.set(WORKING)
-    return await console_bot(make_bot, database_url, clock, twilio[1])
-
-
-async def _conversation_id(services) -> int:
-    return await services.store.read(lambda s: s.scalars(select(Conversation.id)).first())
+from tests.consoles import (
+    AGENT,
+    BEARER,
+    OTHER_AGENT,
+    desk_bot,
+    only_conversation_id,
+    sign_in,
+    taken_by_another_agent,
+)
 
 
 async def _outbox_bodies(services, conversation_id: int) -> list[str]:
@@ -35,9 +34,9 @@ async def test_two_agents_claiming_at_once_only_one_gets_it(make_bot, database_u
                                                             clock):
     """Two claims running at the same time on different store threads (as two web processes
     would): exactly one agent owns the conversation, the other is refused with 409."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted, now = await _conversation_id(services), clock.now()
+    wanted, now = await only_conversation_id(services), clock.now()
 
     async def claim(agent: str, lane: int):
         try:
@@ -60,9 +59,9 @@ async def test_two_agents_claiming_at_once_only_one_gets_it(make_bot, database_u
 async def test_claiming_or_replying_to_a_resolved_conversation_is_refused(
         make_bot, database_url, twilio, clock):
     """Resolved, then a late claim, reply or resolve from a stale page: 409, nothing sent."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
+    wanted = await only_conversation_id(services)
     base = f"/api/conversations/{wanted}"
     await bot.client.post(f"{base}/claim", headers=BEARER, json={"agent": AGENT})
     assert (await bot.client.post(f"{base}/resolve", headers=BEARER,
@@ -80,12 +79,8 @@ async def test_another_agents_conversation_cannot_be_answered_or_resolved(
         make_bot, database_url, twilio, clock):
     """With the API and the console: replying to or resolving another agent's conversation is
     409 naming them, and nothing is sent."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
-    await bot.message("+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
-    csrf = await sign_in(bot.client, OTHER_AGENT)
-    await bot.client.post(f"/api/conversations/{wanted}/claim", headers={"X-CSRF-Token": csrf})
-    csrf = await sign_in(bot.client, AGENT)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
+    wanted, csrf = await taken_by_another_agent(bot, services)
     before = await _outbox_bodies(services, wanted)
     for path in ("messages", "resolve"):
         refused = await bot.client.post(f"/api/conversations/{wanted}/{path}",
@@ -101,9 +96,9 @@ async def test_another_agents_conversation_cannot_be_answered_or_resolved(
 async def test_a_deactivated_agents_session_can_no_longer_act(make_bot, database_url, twilio,
                                                               clock):
     """Once deactivated, the agent's open session is refused by the API and the forms."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
+    wanted = await only_conversation_id(services)
     csrf = await sign_in(bot.client, AGENT)
 
     def deactivate(session):
@@ -128,9 +123,9 @@ async def test_a_deactivated_agents_session_can_no_longer_act(make_bot, database
 ])
 async def test_bad_replies_are_refused_with_a_reason(make_bot, sqlite_url, twilio, clock, body,
                                                      status):
-    bot, services = await _app(make_bot, sqlite_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, sqlite_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
+    wanted = await only_conversation_id(services)
     response = await bot.client.post(f"/api/conversations/{wanted}/messages", headers=BEARER,
                                      json=body)
     assert response.status == status
@@ -139,9 +134,9 @@ async def test_bad_replies_are_refused_with_a_reason(make_bot, sqlite_url, twili
 
 @pytest.mark.parametrize("data", ["[1, 2]", "null", "\"text\"", "{", b"\xff\xfe"])
 async def test_bodies_that_are_not_json_objects_are_400(make_bot, sqlite_url, twilio, clock, data):
-    bot, services = await _app(make_bot, sqlite_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, sqlite_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
+    wanted = await only_conversation_id(services)
     for path in ("claim", "messages", "notes", "resolve"):
         response = await bot.client.post(f"/api/conversations/{wanted}/{path}", headers=BEARER,
                                          data=data)
@@ -152,9 +147,9 @@ async def test_bodies_that_are_not_json_objects_are_400(make_bot, sqlite_url, tw
 async def test_a_nul_character_is_refused_not_a_server_error(make_bot, database_url, twilio,
                                                              clock, path):
     """PostgreSQL cannot store NUL in text: a message or note carrying one is 422."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
+    wanted = await only_conversation_id(services)
     response = await bot.client.post(f"/api/conversations/{wanted}/{path}", headers=BEARER,
                                      json={"text": "hi\x00there", "agent": AGENT})
     assert response.status == 422
@@ -163,9 +158,9 @@ async def test_a_nul_character_is_refused_not_a_server_error(make_bot, database_
 
 async def test_a_nul_character_in_the_agent_name_is_refused(make_bot, database_url, twilio,
                                                             clock):
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
+    wanted = await only_conversation_id(services)
     response = await bot.client.post(f"/api/conversations/{wanted}/claim", headers=BEARER,
                                      json={"agent": "ana\x00"})
     assert response.status == 422
@@ -174,7 +169,7 @@ async def test_a_nul_character_in_the_agent_name_is_refused(make_bot, database_u
 async def _closed_whatsapp_window(bot, services, clock) -> int:
     """A WhatsApp handoff 30 hours after the customer wrote, with an approved follow-up."""
     await bot.message("whatsapp:+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
+    wanted = await only_conversation_id(services)
     now = clock.now()
     await services.store.write(lambda s: save_section(s, "whatsapp_templates", {"templates": {
         "handoff.follow_up": {"en": {"content_sid": "HX" + "b" * 32, "label": "Follow up"}}}},
@@ -189,7 +184,7 @@ async def _closed_whatsapp_window(bot, services, clock) -> int:
 
 async def test_a_double_clicked_template_is_sent_once(make_bot, database_url, twilio, clock):
     """The console's "Send template" form posted twice (a double click) queues one message."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     wanted = await _closed_whatsapp_window(bot, services, clock)
     csrf = await sign_in(bot.client, AGENT)
     page = await (await bot.client.get(f"/agent/conversations/{wanted}")).text()
@@ -209,9 +204,9 @@ async def test_a_message_id_reused_by_another_agent_or_handoff_is_refused_not_sw
     """A message id seen before returns the queued message only as a retry (same agent, same
     handoff, even once resolved); another agent's id, or one from an earlier handoff, is 409
     instead of a 200 that silently never sends the new message."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
+    wanted = await only_conversation_id(services)
     path = f"/api/conversations/{wanted}/messages"
     first = await bot.client.post(path, headers=BEARER,
                                   json={"text": "From Ana", "id": "1", "agent": AGENT})
@@ -238,7 +233,7 @@ async def test_a_message_id_reused_by_another_agent_or_handoff_is_refused_not_sw
 async def test_a_template_posted_twice_with_one_key_is_sent_once(make_bot, database_url, twilio,
                                                                  clock):
     """What the template form needs to carry: with a key, the second post is a retry."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     wanted = await _closed_whatsapp_window(bot, services, clock)
     csrf = await sign_in(bot.client, AGENT)
     panel = await (await bot.client.get(f"/agent/conversations/{wanted}/panel")).text()
@@ -255,9 +250,9 @@ async def test_a_template_posted_twice_with_one_key_is_sent_once(make_bot, datab
 async def test_one_message_id_sent_twice_at_once_queues_one_message(make_bot, database_url,
                                                                     twilio, clock):
     """A double click reaching two processes at once: one message, both answered with it."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted, now = await _conversation_id(services), clock.now()
+    wanted, now = await only_conversation_id(services), clock.now()
 
     async def send(lane: int):
         row, created = await services.store.write(lambda s: services.desk.reply(
@@ -275,9 +270,9 @@ async def test_a_deactivated_agents_conversations_can_be_taken_over(make_bot, da
                                                                     twilio, clock):
     """An agent who leaves while holding a conversation: a colleague can take it over rather
     than the customer waiting for the silent-agent timer (4 working hours by default)."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
+    wanted = await only_conversation_id(services)
     base = f"/api/conversations/{wanted}"
     await bot.client.post(f"{base}/claim", headers=BEARER, json={"agent": AGENT})
 
@@ -306,9 +301,9 @@ async def test_a_handoff_the_timer_gave_back_cannot_be_claimed_or_answered(
         make_bot, database_url, twilio, clock):
     """Nobody took it and the return timer handed it back to the bot: a claim or reply from a
     page opened before is 409, and the customer gets no agent message."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
+    wanted = await only_conversation_id(services)
     csrf = await sign_in(bot.client, AGENT)
     page = await (await bot.client.get(f"/agent/conversations/{wanted}")).text()
     key = re.search(r'name="key" value="([^"]+)"', page).group(1)
@@ -331,9 +326,9 @@ async def test_line_breaks_from_a_browser_count_once(make_bot, database_url, twi
                                                      path, limit):
     """Browsers send a textarea's line breaks as CRLF but count them (maxlength) as one
     character: text at the limit is accepted, and stored with plain line breaks."""
-    bot, services = await _app(make_bot, database_url, twilio, clock)
+    bot, services = await desk_bot(make_bot, database_url, twilio, clock)
     await bot.message("+14155550100", "talk to a person")
-    wanted = await _conversation_id(services)
+    wanted = await only_conversation_id(services)
     csrf = await sign_in(bot.client, AGENT)
     lines = ["x" * 99] * (limit // 100)
     text = "\r\n".join(lines)
