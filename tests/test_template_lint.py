@@ -79,19 +79,22 @@ def test_the_sandbox_refuses_unsafe_access() -> None:
     assert rules("{{ name.upper() }}") == []
 
 
-@pytest.mark.parametrize(("joined", "apart"), [
+@pytest.mark.parametrize(("joined", "apart", "where"), [
     ("{% trans %}Thanks, {{ name }}.{% endtrans %}\n{% trans %}Reply HELP for help.{% endtrans %}",
-     "{% trans %}Thanks, {{ name }}.{% endtrans %}\n\n{% trans %}Reply HELP for help.{% endtrans %}"),
-    ("Pago recibido.¡Gracias, {{ name }}!", "Pago recibido. ¡Gracias, {{ name }}!"),
-    ("Pronto.Obrigado por ficar, {{ name }}!", "Pronto. Obrigado por ficar, {{ name }}!"),
+     "{% trans %}Thanks, {{ name }}.{% endtrans %}\n\n{% trans %}Reply HELP for help.{% endtrans %}",
+     "Ana.Reply"),
+    ("Pago recibido.¡Gracias, {{ name }}!", "Pago recibido. ¡Gracias, {{ name }}!",
+     "recibido.¡Gracias,"),
+    ("Pronto.Obrigado por ficar, {{ name }}!", "Pronto. Obrigado por ficar, {{ name }}!",
+     "Pronto.Obrigado"),
 ])
-def test_sentences_run_together_are_refused(joined: str, apart: str) -> None:
+def test_sentences_run_together_are_refused(joined: str, apart: str, where: str) -> None:
     """Two sentences without a space or line break between them ("Ana.Reply") — what a line
     break eaten by jinja2 after a block tag gives — are refused; a blank line fixes it, and
     decimals, times and links stay fine."""
     check = check_template(joined, PLAIN, Channel.SMS, "en", renderer)
     assert [p.rule for p in check.errors] == ["layout"]
-    assert "Ana.Reply" in check.errors[0].message or "." in check.errors[0].message
+    assert check.errors[0].message.startswith(f"{where}: sentences run together")
     assert rules(apart) == []
     assert rules("Paid $9.50 at 9.30 on https://bot.example.com/Pay.Now, thanks {{ name }}.") == []
 
