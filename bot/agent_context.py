@@ -18,8 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.accounts import has_left
-from bot.agent_desk import OPEN_STATES, ReplyCheck, check_reply, in_handoff
+from bot.agent_desk import OPEN_STATES, ReplyCheck, check_reply, in_handoff, owner_has_left
 from bot.agent_desk import requested_at as handoff_requested_at
 from bot.config import BotConfig
 from bot.store.models import (
@@ -263,8 +262,7 @@ def conversation_context(session: Session, conversation_id: int, now: datetime, 
         conversation=conversation, contact=contact, locale=locale,
         timeline=timeline(session, conversation_id), consent=consent,
         reply=check_reply(session, config, contact, locale, now), record=record,
-        owner_left=(in_handoff(conversation) and conversation.state == "with_agent"
-                    and has_left(session, conversation.data.get("agent", ""))))
+        owner_left=owner_has_left(session, conversation))
     for provider in providers:
         context.sections.extend(provider(session, contact, now))
     return context

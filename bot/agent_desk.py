@@ -103,6 +103,24 @@ def in_handoff(conversation: Conversation) -> bool:
     return conversation.flow == HandoffFlow.flow_name and conversation.state in OPEN_STATES
 
 
+def owner_has_left(session: Session, conversation: Conversation) -> bool:
+    """The conversation is with an agent whose console account was deactivated: a colleague
+    may take it over."""
+    return (in_handoff(conversation) and conversation.state == "with_agent"
+            and has_left(session, conversation.data.get("agent", "")))
+
+
+def _typed(text: str, *, limit: int, what: str) -> str:
+    """An agent's text as stored: line breaks as one character (a browser sends CRLF and counts
+    one) and trimmed; 422 when longer than ``limit`` or holding a NUL (PostgreSQL cannot)."""
+    text = text.replace("\r\n", "\n").strip()
+    if len(text) > limit:
+        raise DeskError(422, f"a {what} may have at most {limit} characters")
+    if "\x00" in text:
+        raise DeskError(422, f"a {what} may not contain a NUL character")
+    return text
+
+
 def requested_at(conversation: Conversation) -> datetime:
     """When the conversation's current handoff was requested."""
     return datetime.fromisoformat(conversation.data["requested_at"])
@@ -134,8 +152,7 @@ class AgentDesk:
         claiming one's own again is a no-op, another agent's is 409."""
         conversation, contact = self._locked(session, conversation_id)
         owner = conversation.data.get("agent")
-        if (in_handoff(conversation) and conversation.state == "with_agent"
-                and owner != agent and has_left(session, owner)):
+        if owner != agent and owner_has_left(session, conversation):
             self.processor.run_event(session, contact, HandoffFlow.flow_name, "take_over", now,
                                      agent=agent)
             record_for(session, conversation, contact).agent = agent
@@ -157,15 +174,11 @@ class AgentDesk:
         """Send the customer a message (free text, or an approved template outside WhatsApp's
         window); an unclaimed conversation becomes the agent's. Returns the queued message and
         whether it is new: a repeated ``client_key`` returns the one already queued."""
-        text = text.replace("\r\n", "\n").strip()  # a browser sends CRLF, counts one
+        text = _typed(text, limit=MAX_REPLY_CHARS, what="message")
         if client_key is not None and not _CLIENT_KEY.match(client_key):
             raise DeskError(422, "the message id may have only letters, digits, - and _ (≤ 64)")
         if template is None and not text:
             raise DeskError(422, "write a message first")
-        if len(text) > MAX_REPLY_CHARS:
-            raise DeskError(422, f"a message may have at most {MAX_REPLY_CHARS} characters")
-        if "\x00" in text:
-            raise DeskError(422, "a message may not contain a NUL character")
         conversation, contact = self._locked(session, conversation_id)
         business_key = f"agent:{conversation.id}:{client_key or secrets.token_urlsafe(12)}"
         already = session.scalars(
@@ -200,13 +213,9 @@ class AgentDesk:
     def add_note(self, session: Session, conversation_id: int, agent: str, now: datetime, *,
                  text: str) -> HandoffEvent:
         """Keep an internal note on a conversation (never sent to the customer)."""
-        text = text.replace("\r\n", "\n").strip()  # a browser sends CRLF, counts one
+        text = _typed(text, limit=MAX_NOTE_CHARS, what="note")
         if not text:
             raise DeskError(422, "write the note first")
-        if len(text) > MAX_NOTE_CHARS:
-            raise DeskError(422, f"a note may have at most {MAX_NOTE_CHARS} characters")
-        if "\x00" in text:
-            raise DeskError(422, "a note may not contain a NUL character")
         if session.get(Conversation, conversation_id) is None:
             raise DeskError(404, f"there is no conversation {conversation_id}")
         note = HandoffEvent(conversation_id=conversation_id, kind="note", agent=agent, text=text,

@@ -220,7 +220,19 @@ def _checking_environment(env: SandboxedEnvironment) -> SandboxedEnvironment:
 
 
 def _guard_hint(emptied: tuple[str, ...]) -> str:
-    return "".join(f": put it inside {{% if {name} %}}…{{% endif %}}" for name in emptied[:1])
+    return f": put it inside {{% if {emptied[0]} %}}…{{% endif %}}" if emptied else ""
+
+
+def _variants(spec: MessageSpec, samples: dict[str, Any],
+              given: Mapping[str, Any]) -> list[tuple[str, dict[str, Any], tuple[str, ...]]]:
+    """The renderings to check besides the samples — (label, values, variables emptied): a
+    yes/no sample shows one branch while customers get both, and a customer for whom a flow
+    gives a nullable variable None gets another. Values a preview gave are left as given."""
+    flipped = [(f"when {name} is {str(not value).lower()}: ", {**samples, name: not value}, ())
+               for name, value in samples.items() if isinstance(value, bool) and name not in given]
+    emptied = [(f"when {name} is empty: ", {**samples, name: None}, (name,))
+               for name in spec.nullable if name not in given and name in samples]
+    return flipped + emptied
 
 
 def _none_printed(text: str) -> int:
@@ -273,18 +285,11 @@ def check_template(source: str, spec: MessageSpec, channel: Channel, locale: str
         return TemplateCheck(None, None, (_error("syntax", f"{type(error).__name__}: {error}"),))
     given = variables or {}
     samples = {**spec.variables, **given}
-    # A yes/no sample shows one branch; customers get both, so both are checked. So is the
-    # branch of a customer for whom a flow gives a nullable variable None.
-    variants = [(f"when {name} is {str(not value).lower()}: ", {**samples, name: not value}, ())
-                for name, value in samples.items()
-                if isinstance(value, bool) and name not in given]
-    variants += [(f"when {name} is empty: ", {**samples, name: None}, (name,))
-                 for name in spec.nullable if name not in given and name in samples]
     # A preview may give a nullable variable None itself.
     given_empty = tuple(name for name in spec.nullable if name in given and given[name] is None)
     texts: list[tuple[str, str, tuple[str, ...]]] = []
     empty_problems = []
-    for label, values, own in [("", samples, ()), *variants]:
+    for label, values, own in [("", samples, ()), *_variants(spec, samples, given)]:
         emptied = (*own, *given_empty)  # the variant's own first: it is the one to guard
         try:
             texts.append((label, render_body(template, renderer.context(channel, values), channel),

@@ -35,12 +35,9 @@ from flows.subscription import (
     Prices,
     answer_question,
     answered_in_place,
-    backs_out,
     canceled,
-    carry_on_as_usual,
-    greets,
-    leave_as_is,
     month_choices,
+    moved_on,
     no_subscription,
     plan_offer,
     price_for,
@@ -119,10 +116,8 @@ class CancelFlow(Flow):
                            on="cancel_now")
     ended = start.to(former, cond=canceled) | start.to(closed)
     message = (former.to(closed, on="welcome_back")
-               | closed.from_(asking_reason, offering_trial, offering_rescue, offering_pause,
-                              offering_help, cond=greets, on=carry_on_as_usual)
-               | closed.from_(asking_reason, offering_trial, offering_rescue, offering_pause,
-                              offering_help, cond=backs_out, on=leave_as_is)
+               | moved_on(closed, asking_reason, offering_trial, offering_rescue,
+                          offering_pause, offering_help)
                | answered_in_place(asking_reason, offering_trial, offering_rescue,
                                    offering_pause, offering_help))
     resubscribe = (closed.from_(start, former, cond=canceled, on="resubscribe_now")

@@ -37,12 +37,11 @@ from flows.subscription import (
     Prices,
     answer_question,
     answered_in_place,
-    backs_out,
     canceled,
     carry_on_as_usual,
-    greets,
     leave_as_is,
     month_choices,
+    moved_on,
     no_subscription,
     only_courtesy,
     plan_offer,
@@ -139,10 +138,7 @@ class PauseFlow(Flow):
     message = (paused.to(None, cond=only_courtesy, on=welcome_courtesy)
                | paused.to(done, cond="is_paused", on="welcome_paused")
                | paused.to(done, on=carry_on_as_usual)
-               | done.from_(choosing_length, offering_right_size, cond=greets,
-                            on=carry_on_as_usual)
-               | done.from_(choosing_length, offering_right_size, cond=backs_out,
-                            on=leave_as_is)
+               | moved_on(done, choosing_length, offering_right_size)
                | answered_in_place(choosing_length, offering_right_size))
     resume_now = (
         done.from_(start, choosing_length, offering_right_size, paused, cond="is_paused",

@@ -137,6 +137,13 @@ def leave_as_is(turn: Turn) -> None:
     turn.say("subscription.nothing_changed", choices=[MAIN_MENU])
 
 
+def moved_on(target: State, *states: State) -> TransitionList:
+    """From each of ``states``, the customer leaves the question behind: a greeting ends the
+    flow with the main menu (or the answer to a question), "never mind" with nothing changed."""
+    return (target.from_(*states, cond=greets, on=carry_on_as_usual)
+            | target.from_(*states, cond=backs_out, on=leave_as_is))
+
+
 def greets(turn: Turn, text: str | None = None) -> bool:
     """The message only greets, or asks for the menu ("hi", "menu", "start over"): the customer
     has moved on from the question a flow is waiting on (a guard)."""

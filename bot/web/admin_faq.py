@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from bot.accounts import Role
-from bot.content_versions import UnknownVersion, VersionConflict, conflict
+from bot.content_versions import UnknownVersion, VersionConflict
 from bot.faq_editor import FaqCheck, FaqRefused, FaqView
 from bot.web.auth import console
 from bot.web.keys import SERVICES
@@ -20,6 +20,7 @@ from bot.web.operator_common import (
     after_rollback,
     after_save,
     optional_int,
+    refusal,
     saved_notice,
     write_edit,
 )
@@ -73,13 +74,9 @@ async def save_faq(request: web.Request) -> web.Response:
         saved = await write_edit(request, edit, base_version=base_version)
     except FaqRefused as refused:
         view = await _view(request, locale)
-        if (stale := conflict(base_version, next(iter(view.history), None))) is not None:
-            # The form now starts from the newer version: say so, or fixing the problems and
-            # saving again would silently replace it.
-            return _editor_page(request, view, status=409, text=text, check=refused.check,
-                                error=f"Not saved: {stale}")
-        return _editor_page(request, view, status=422, text=text, check=refused.check,
-                            error="Not saved: fix the problems below.")
+        status, error = refusal(base_version, view.history)
+        return _editor_page(request, view, status=status, text=text, check=refused.check,
+                            error=error)
     except (VersionConflict, IntegrityError) as error:
         reason = error if isinstance(error, VersionConflict) else SIMULTANEOUS
         return _editor_page(request, await _view(request, locale), status=409, text=text,

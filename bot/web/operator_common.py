@@ -3,7 +3,7 @@ a checked edit, reading the scope of a request, and the JSON shape of checks and
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
@@ -11,7 +11,7 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
-from bot.content_versions import Edit, UnknownVersion, VersionConflict, save_version
+from bot.content_versions import Edit, UnknownVersion, VersionConflict, conflict, save_version
 from bot.faq_editor import FaqCheck, FaqEditor, FaqRefused
 from bot.messages import Channel
 from bot.store.models import ContentVersion
@@ -86,6 +86,14 @@ def optional_int(value: object, name: str) -> int | None:
         return int(str(value))
     except ValueError:
         raise bad_request(f"{name} must be a whole number") from None
+
+
+def refusal(base_version: int | None, history: Iterable[ContentVersion]) -> tuple[int, str]:
+    """Status and headline of an editor page refusing a text for its problems: 422, or 409 when
+    someone saved after the operator opened it — the form then starts from that newer version,
+    and fixing the problems and saving again would silently replace it."""
+    stale = conflict(base_version, next(iter(history), None))
+    return (422, "Not saved: fix the problems below.") if stale is None else (409, f"Not saved: {stale}")
 
 
 def saved_notice(query: Mapping[str, str]) -> str:
